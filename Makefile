@@ -1,0 +1,46 @@
+# Everything installs itself on first use into .venv (Python 3.12, Lambda's runtime, when pyenv has it).
+PYTHON ?= $(shell PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3.12 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/postsale/requirements.txt | cksum | cut -d' ' -f1)
+export SAM_CLI_TELEMETRY := 0
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install test lint unit build demo local bench clean
+
+$(STAMP):
+	rm -f $(VENV)/.installed-*
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+## make test: lint (ruff, sam validate --lint) and the whole test suite
+test: install lint
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/sam validate --lint --region eu-west-1
+
+unit: install
+	$(BIN)/python -m pytest -q
+
+## make build: sam build, no container (needs python3.12 on PATH: the venv provides it)
+build: install
+	$(BIN)/sam build
+
+## make demo: the merchant scenario on moto server + the Hokodo emulator, then exit
+demo: install
+	$(BIN)/python -m hokodo_local demo
+
+## make local: keep the local stack running for manual use (Ctrl-C stops it)
+local: install
+	$(BIN)/python -m hokodo_local serve
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache

@@ -1,0 +1,112 @@
+"""A thin httpx client of the emulator's admin API (``/_admin/``), for tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import httpx
+
+
+class AdminError(Exception):
+    def __init__(self, status_code: int, body: Any) -> None:
+        super().__init__(f"admin API answered {status_code}: {body}")
+        self.status_code = status_code
+        self.body = body
+
+
+class AdminClient:
+    def __init__(self, base_url: str, timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._owns = client is None
+        self._client = client or httpx.Client(timeout=timeout, trust_env=False)
+
+    def close(self) -> None:
+        if self._owns:
+            self._client.close()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, json: Any = None) -> Any:
+        kwargs = {} if json is None else {"json": json}
+        response = self._client.request(method, f"{self.base_url}/_admin/{path}", **kwargs)
+        body = response.json() if response.content else None
+        if response.status_code >= 400:
+            raise AdminError(response.status_code, body)
+        return body
+
+    # -- deferred payments -----------------------------------------------------------------------
+    def create_deferred_payment(self, authorisation: int, currency: str = "GBP", **kw: Any) -> dict:
+        """kw: id, order_id, notification_url, expiry_days (0 disables expiry)."""
+        return self._call("POST", "deferred_payments", {"authorisation": authorisation, "currency": currency, **kw})
+
+    def get_deferred_payment(self, id: str) -> dict:  # noqa: A002 - mirrors the API's field
+        return self._call("GET", f"deferred_payments/{id}")
+
+    def list_deferred_payments(self) -> list[dict]:
+        return self._call("GET", "deferred_payments")
+
+    def clawback(self, id: str, amount: int, metadata: dict | None = None) -> dict:  # noqa: A002
+        body: dict[str, Any] = {"amount": amount}
+        if metadata is not None:
+            body["metadata"] = metadata
+        return self._call("POST", f"deferred_payments/{id}/clawback", body)
+
+    # -- clock -------------------------------------------------------------------------------------
+    def advance_clock(self, days: float = 0, seconds: float = 0) -> dict:
+        return self._call("POST", "clock/advance", {"days": days, "seconds": seconds})
+
+    def clock(self) -> dict:
+        return self._call("GET", "clock")
+
+    # -- logs --------------------------------------------------------------------------------------
+    def requests(self) -> list[dict]:
+        return self._call("GET", "requests")
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def webhooks(self) -> list[dict]:
+        return self._call("GET", "webhooks")
+
+    def wait_for_webhooks(
+        self, count: int = 1, timeout: float = 5.0, where: Callable[[dict], bool] | None = None
+    ) -> list[dict]:
+        """Poll the webhook log until ``count`` attempts (matching ``where``) are logged."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [w for w in self.webhooks() if where is None or where(w)]
+            if len(found) >= count or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.02)
+
+    def document(self, doc_id: str) -> dict:
+        return self._call("GET", f"documents/{doc_id}")
+
+    # -- faults ------------------------------------------------------------------------------------
+    def faults(self) -> dict:
+        return self._call("GET", "faults")
+
+    def set_faults(
+        self, latency_ms: float = 0, error_rates: dict[str, float] | None = None, next: list[dict] | None = None
+    ) -> dict:  # noqa: A002
+        return self._call(
+            "PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []}
+        )
+
+    def add_faults(self, *faults: dict) -> dict:
+        return self._call("POST", "faults/next", list(faults))
+
+    def clear_faults(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    # -- misc --------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def health(self) -> dict:
+        return self._call("GET", "health")

@@ -1,0 +1,148 @@
+"""Webhook (notification) delivery in a background thread, with retries and a delivery log."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .clock import iso
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a successful delivery: report the 3xx instead of following it."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+@dataclass(order=True)
+class _Delivery:
+    due: float
+    seq: int
+    url: str = field(compare=False)
+    payload: dict[str, Any] = field(compare=False)
+    info: dict[str, Any] = field(compare=False)
+    attempt: int = field(default=1, compare=False)
+
+
+class WebhookDispatcher:
+    """POSTs JSON payloads. A non-2xx answer or a connection error is retried after
+    ``backoff * 2**(attempt-1)`` seconds, up to ``attempts`` attempts in all."""
+
+    def __init__(self, attempts: int = 5, backoff: float = 0.2, timeout: float = 5.0) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._queue: list[_Delivery] = []
+        self._seq = itertools.count(1)
+        self._log: list[dict[str, Any]] = []
+        self._stopping = False
+        self._generation = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._cond:
+            self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="hokodo-emulator-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def send(self, url: str, payload: dict[str, Any], **info: Any) -> None:
+        with self._cond:
+            seq = next(self._seq)
+            info = {"delivery": seq, **info}
+            heapq.heappush(self._queue, _Delivery(time.monotonic(), seq, url, payload, info))
+            self._cond.notify_all()
+
+    def log(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [dict(entry) for entry in self._log]
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def reset(self) -> None:
+        """Forget the log and drop queued deliveries (an in-flight attempt is not logged)."""
+        with self._cond:
+            self._queue.clear()
+            self._log.clear()
+            self._generation += 1
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._queue:
+                        wait = self._queue[0].due - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+                delivery = heapq.heappop(self._queue)
+                generation = self._generation
+            status, error = self._post(delivery.url, delivery.payload)
+            ok = status is not None and 200 <= status < 300
+            with self._cond:
+                if generation != self._generation or self._stopping:
+                    continue
+                self._log.append(
+                    {
+                        **delivery.info,
+                        "url": delivery.url,
+                        "attempt": delivery.attempt,
+                        "status": status,
+                        "error": error,
+                        "delivered": ok,
+                        "at": iso(datetime.now(timezone.utc)),
+                        "payload": delivery.payload,
+                    }
+                )
+                if not ok and delivery.attempt < self.attempts:
+                    delay = self.backoff * 2 ** (delivery.attempt - 1)
+                    delivery.attempt += 1
+                    delivery.due = time.monotonic() + delay
+                    heapq.heappush(self._queue, delivery)
+
+    def _post(self, url: str, payload: dict[str, Any]) -> tuple[int | None, str | None]:
+        data = json.dumps(payload).encode()
+        request = urllib.request.Request(
+            url,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": "hokodo-emulator"},
+        )
+        try:
+            with _OPENER.open(request, timeout=self.timeout) as response:
+                response.read()
+                return response.status, None
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            return exc.code, None
+        except Exception as exc:  # connection refused, timeout, bad URL...
+            return None, f"{type(exc).__name__}: {exc}"

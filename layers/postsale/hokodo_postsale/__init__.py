@@ -1,0 +1,1 @@
+"""Shared domain package for the Hokodo post-sale bundle (shipped as a Lambda layer)."""

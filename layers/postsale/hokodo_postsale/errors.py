@@ -1,0 +1,71 @@
+"""Failure classes: every error is either transient (try again later) or permanent (dead-letter now).
+
+The batch runner only looks at which of the two an exception is; the message of a permanent error
+becomes the dead-letter reason, so it must say what went wrong without carrying any secret.
+"""
+
+from __future__ import annotations
+
+
+class PostSaleError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+    transient = False
+
+
+class TransientError(PostSaleError):
+    """Worth retrying: the same request may succeed later (timeouts, 429, 5xx, in-flight duplicates)."""
+
+    transient = True
+
+
+class PermanentError(PostSaleError):
+    """Retrying cannot help: the message or the request is wrong. The record goes to its DLQ with this reason."""
+
+
+class InvalidMessage(PermanentError):
+    """The upstream message does not follow the contract (malformed JSON, float amount, missing field...)."""
+
+
+class HokodoError(PostSaleError):
+    """Hokodo answered with an error status. Carries the API's own message, like stripe-python's errors."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: object = None, action: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+        self.action = action
+
+
+class HokodoUnavailable(HokodoError, TransientError):
+    """Timeout, connection error or 5xx: Hokodo may or may not have applied the request."""
+
+
+class HokodoRateLimited(HokodoError, TransientError):
+    """429. `retry_after` is Hokodo's Retry-After in seconds, when it sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class HokodoAuthenticationFailed(HokodoError, TransientError):
+    """401/403: the API key is wrong or revoked. Transient so messages wait in the queue while it is fixed."""
+
+
+class HokodoRejected(HokodoError, PermanentError):
+    """4xx validation error: Hokodo refused this request and will refuse it again."""
+
+
+class DeferredPaymentNotFound(HokodoError, PermanentError):
+    """404: Hokodo has no deferred payment (or order) with this id."""
+
+
+class IdempotencyKeyConflict(HokodoError, PermanentError):
+    """Hokodo saw this Idempotency-Key before with a different request body."""
+
+
+class AwaitingEarlierEvent(TransientError):
+    """Hokodo refused this event, but an earlier business event it depends on (e.g. the shipment a
+    return reverses) may still be on its way. Retried until the record's receive count reaches the
+    deployment's OUT_OF_ORDER_MAX_RECEIVES, then dead-lettered with this reason."""

@@ -1,0 +1,52 @@
+"""Deployment settings, read once per container from the environment the template sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class FulfilmentPolicy(StrEnum):
+    """Hokodo's recommendation table ("Do you have partial order shipment?") as a deployment choice."""
+
+    FULL_ONLY = "full_only"
+    PARTIAL_THEN_CANCEL = "partial_then_cancel"
+    PARTIAL_SOMETIMES_CANCEL = "partial_sometimes_cancel"
+    PARTIAL_LEAVE_OPEN = "partial_leave_open"
+
+    @property
+    def voids_remaining_after_capture(self) -> bool:
+        """Default for a shipment's `final`: whether the rest of the authorisation is voided after a capture."""
+        return self in (FulfilmentPolicy.FULL_ONLY, FulfilmentPolicy.PARTIAL_THEN_CANCEL)
+
+
+@dataclass(frozen=True)
+class Settings:
+    hokodo_base_url: str
+    hokodo_api_key_secret: str
+    idempotency_table: str
+    dead_letter_queue_url: str
+    fulfilment_policy: FulfilmentPolicy
+    idempotency_ttl_seconds: int
+    hokodo_timeout_seconds: float
+    hokodo_max_attempts: int
+    batch_concurrency: int
+    secret_max_age_seconds: int
+    out_of_order_max_receives: int
+
+    @classmethod
+    def from_env(cls, env: os._Environ | dict = os.environ) -> "Settings":
+        return cls(
+            hokodo_base_url=env.get("HOKODO_BASE_URL", "https://api-sandbox.hokodo.co/v1/"),
+            hokodo_api_key_secret=env.get("HOKODO_API_KEY_SECRET", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            dead_letter_queue_url=env.get("DEAD_LETTER_QUEUE_URL", ""),
+            fulfilment_policy=FulfilmentPolicy(env.get("FULFILMENT_POLICY", "partial_sometimes_cancel")),
+            idempotency_ttl_seconds=int(env.get("IDEMPOTENCY_TTL_SECONDS", str(14 * 24 * 3600))),
+            hokodo_timeout_seconds=float(env.get("HOKODO_TIMEOUT_SECONDS", "10")),
+            hokodo_max_attempts=int(env.get("HOKODO_MAX_ATTEMPTS", "4")),
+            batch_concurrency=int(env.get("BATCH_CONCURRENCY", "10")),
+            secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
+            out_of_order_max_receives=int(env.get("OUT_OF_ORDER_MAX_RECEIVES", "3")),
+        )

@@ -1,0 +1,209 @@
+"""Shared fixtures: moto server as AWS over real HTTP, the Hokodo emulator over real HTTP, and the
+real handlers loaded fresh with the environment the template would give them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from hokodo_emulator import Emulator
+from hokodo_emulator.admin import AdminClient
+from hokodo_local.lambda_context import LocalLambdaContext
+from hokodo_local.sqs_event_source import SqsEventSource
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = "eu-west-1"
+API_KEY = f"test-key-{uuid.uuid4().hex}"  # a value we can search captured logs for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    with Emulator(api_key=API_KEY, webhook_attempts=1) as emu:
+        yield emu
+
+
+@pytest.fixture
+def hokodo(emulator) -> AdminClient:
+    admin = AdminClient(emulator.base_url)
+    admin.reset()
+    return admin
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch):
+    """A clean moto account, with the environment variables boto3 and Powertools read."""
+    httpx.post(f"{moto_endpoint}/moto-api/reset")
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "POWERTOOLS_SERVICE_NAME": "hokodo-postsale",
+        "POWERTOOLS_METRICS_NAMESPACE": "HokodoPostSale",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return moto_endpoint
+
+
+class Bundle:
+    """One queue function wired like the template: queue + DLQ with redrive, table, secret, handler."""
+
+    def __init__(self, kind: str, monkeypatch, emulator, *, secret_name: str, policy: str, max_receive_count: int, env: dict):
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.dlq_url = self.sqs.create_queue(QueueName=f"{kind}-dlq")["QueueUrl"]
+        dlq_arn = self._arn(self.dlq_url)
+        self.queue_url = self.sqs.create_queue(
+            QueueName=kind,
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+            },
+        )["QueueUrl"]
+        for name, value in {
+            "IDEMPOTENCY_TABLE": "idempotency",
+            "DEAD_LETTER_QUEUE_URL": self.dlq_url,
+            "HOKODO_BASE_URL": emulator.base_url + "/v1/",
+            "HOKODO_API_KEY_SECRET": secret_name,
+            "FULFILMENT_POLICY": policy,
+            "HOKODO_TIMEOUT_SECONDS": "2",
+            **env,
+        }.items():
+            monkeypatch.setenv(name, value)
+        self.app = load_function(kind)
+        self.timeout_seconds = 30.0
+        self.source = SqsEventSource(self.sqs, self.queue_url, self._arn(self.queue_url), self.app.lambda_handler, region=REGION)
+
+    def _arn(self, url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def send(self, *messages) -> None:
+        """Each message a dict (sent as JSON) or a str (sent as is)."""
+        for message in messages:
+            self.sqs.send_message(
+                QueueUrl=self.queue_url, MessageBody=message if isinstance(message, str) else json.dumps(message)
+            )
+
+    def context(self) -> LocalLambdaContext:
+        return LocalLambdaContext(function_name=f"local-{self.app.__name__}", timeout_seconds=self.timeout_seconds)
+
+    def run(self):
+        """Deliver everything visible, the way Lambda's event source would, until the queue is empty."""
+        return self.source.drain(self.context)
+
+    def dead_letters(self) -> list[dict]:
+        """Every message in the DLQ, as {body, reason, error_type} (reason None when SQS redrove it)."""
+        found = []
+        while True:
+            batch = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+                "Messages", []
+            )
+            if not batch:
+                return found
+            for m in batch:
+                attrs = m.get("MessageAttributes", {})
+                found.append(
+                    {
+                        "body": m["Body"],
+                        "reason": attrs.get("hokodo_postsale.reason", {}).get("StringValue"),
+                        "error_type": attrs.get("hokodo_postsale.error_type", {}).get("StringValue"),
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def load_function(kind: str):
+    """Import functions/<kind>/app.py afresh, so module-level setup reads this test's environment."""
+    path = ROOT / "functions" / kind / "app.py"
+    name = f"{kind}_app_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def shared_resources(aws) -> str:
+    """The idempotency table and the API key secret every function shares; returns the secret's name."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="idempotency",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    secret_name = f"hokodo-api-key-{uuid.uuid4().hex[:8]}"  # a fresh name: Powertools caches secrets by name
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name=secret_name, SecretString=API_KEY)
+    return secret_name
+
+
+@pytest.fixture
+def make_bundle(shared_resources, emulator, monkeypatch):
+    def make(kind: str, *, policy: str = "partial_sometimes_cancel", max_receive_count: int = 3, **env) -> Bundle:
+        return Bundle(
+            kind, monkeypatch, emulator, secret_name=shared_resources, policy=policy, max_receive_count=max_receive_count, env=env
+        )
+
+    return make
+
+
+def ledger(admin: AdminClient, deferred_payment_id: str) -> dict:
+    """The money fields of a deferred payment, as the emulator holds them."""
+    dp = admin.get_deferred_payment(deferred_payment_id)
+    return {k: dp[k] for k in LEDGER_FIELDS}
+
+
+LEDGER_FIELDS = (
+    "authorisation",
+    "protected_captures",
+    "unprotected_captures",
+    "refunds",
+    "voided_authorisation",
+    "expired_authorisation",
+)
+
+
+def zero() -> dict:
+    """A ledger with nothing in it; tests spell out only the fields they expect to move."""
+    return dict.fromkeys(LEDGER_FIELDS, 0)
+
+
+def post_sale_calls(admin: AdminClient, deferred_payment_id: str | None = None) -> list[dict]:
+    """Requests that reached the emulator's post-sale endpoints and were applied (not replays, not faults)."""
+    return [
+        r
+        for r in admin.requests()
+        if r["method"] == "POST"
+        and "/deferred_payments/" in r["path"]
+        and (deferred_payment_id is None or deferred_payment_id in r["path"])
+        and not r.get("replayed")
+        and not r.get("fault")
+        and 200 <= r["status"] < 300
+    ]
+
+
+os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
