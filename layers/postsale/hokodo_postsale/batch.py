@@ -61,7 +61,7 @@ class QueueFunction:
             config=self._config,
             key_prefix=f"hokodo-postsale.{kind}",  # stable across function renames and redeploys
         )(self._apply)
-        self._dead_letters = DeadLetterQueue(boto3.client("sqs"), self.settings.dead_letter_queue_url)
+        self._dead_letters = DeadLetterQueue(lambda: boto3.client("sqs"), self.settings.dead_letter_queue_url)
         self._hokodo = HokodoClientProvider(self.settings)
         self._client: HokodoClient | None = None
         self._outcomes: Counter[str] = Counter()

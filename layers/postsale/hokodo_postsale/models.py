@@ -21,7 +21,7 @@ Metadata = Annotated[dict[str, Any], Field(default_factory=dict, description="Ke
 class _Message(BaseModel):
     """Common shape of every upstream post-sale message. Unknown fields are an error, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     event_id: EventId = Field(description="The upstream's own unique id of the business event: the idempotency key.")
     deferred_payment_id: DeferredPaymentId
@@ -47,7 +47,7 @@ class ShipmentMessage(_Message):
 class Changes(BaseModel):
     """Hokodo's signed deltas (minor units) caused by one post-sale event."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     authorisation: int = 0
     protected_captures: int = 0
@@ -61,7 +61,7 @@ class Changes(BaseModel):
 class PostSaleEvent(BaseModel):
     """Hokodo's 201 answer to capture, capture_remaining, refund, void and void_remaining."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     created: str | None = None
     type: str
@@ -74,7 +74,7 @@ class PostSaleEvent(BaseModel):
 class DeferredPayment(BaseModel):
     """The parts of Hokodo's deferred payment this bundle reads."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     id: str
     status: str
