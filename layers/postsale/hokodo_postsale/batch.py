@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from typing import Any
 
 import boto3
@@ -62,6 +61,7 @@ class QueueFunction:
             key_prefix=f"hokodo-postsale.{kind}",  # stable across function renames and redeploys
         )(self._apply)
         self._dead_letters = DeadLetterQueue(lambda: boto3.client("sqs"), self.settings.dead_letter_queue_url)
+        self._rejections = RejectionCounter(lambda: boto3.client("dynamodb"), self.settings.idempotency_table)
         self._hokodo = HokodoClientProvider(self.settings)
         self._client: HokodoClient | None = None
         self._outcomes: Counter[str] = Counter()
@@ -108,10 +108,6 @@ class QueueFunction:
     def _apply(self, message: BaseModel, receive_count: int) -> dict:
         context = ApplyContext(self._client, self.settings, receive_count, self._rejections)
         return self._apply_fn(message, context)
-
-    @cached_property
-    def _rejections(self) -> RejectionCounter:
-        return RejectionCounter(boto3.client("dynamodb"), self.settings.idempotency_table)
 
     def _dead_letter(self, record: SQSRecord, exc: BaseException, log: dict) -> dict:
         reason = _reason(exc)

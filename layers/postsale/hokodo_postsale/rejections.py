@@ -9,13 +9,21 @@ applied is always retried under its own key. The counter lives in the idempotenc
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 
 class RejectionCounter:
-    def __init__(self, dynamodb_client: Any, table_name: str):
-        self._dynamodb = dynamodb_client
+    """`dynamodb_client` is a factory: only a refused request ever needs the client."""
+
+    def __init__(self, dynamodb_client: Callable[[], Any], table_name: str):
+        self._make_client = dynamodb_client
         self._table = table_name
+
+    @cached_property
+    def _dynamodb(self) -> Any:
+        return self._make_client()
 
     def generation(self, kind: str, event_id: str) -> int:
         item = self._dynamodb.get_item(TableName=self._table, Key=_key(kind, event_id), ConsistentRead=True).get("Item")
