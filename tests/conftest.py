@@ -73,15 +73,29 @@ def aws(moto_endpoint, monkeypatch):
 class Bundle:
     """One queue function wired like the template: queue + DLQ with redrive, table, secret, handler."""
 
-    def __init__(self, kind: str, monkeypatch, emulator, *, secret_name: str, policy: str, max_receive_count: int, env: dict):
+    def __init__(
+        self,
+        kind: str,
+        monkeypatch,
+        emulator,
+        *,
+        secret_name: str,
+        policy: str,
+        max_receive_count: int,
+        env: dict,
+        fifo: bool = False,
+    ):
         self.sqs = boto3.client("sqs", region_name=REGION)
-        self.dlq_url = self.sqs.create_queue(QueueName=f"{kind}-dlq")["QueueUrl"]
+        self.fifo = fifo
+        suffix, fifo_attributes = (".fifo", {"FifoQueue": "true", "ContentBasedDeduplication": "true"}) if fifo else ("", {})
+        self.dlq_url = self.sqs.create_queue(QueueName=f"{kind}-dlq{suffix}", Attributes=fifo_attributes)["QueueUrl"]
         dlq_arn = self._arn(self.dlq_url)
         self.queue_url = self.sqs.create_queue(
-            QueueName=kind,
+            QueueName=kind + suffix,
             Attributes={
                 "VisibilityTimeout": "1",
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+                **fifo_attributes,
             },
         )["QueueUrl"]
         for name, value in {
@@ -102,11 +116,11 @@ class Bundle:
         return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def send(self, *messages) -> None:
-        """Each message a dict (sent as JSON) or a str (sent as is)."""
+        """Each message a dict (sent as JSON) or a str (sent as is); on FIFO, grouped by deferred payment."""
         for message in messages:
-            self.sqs.send_message(
-                QueueUrl=self.queue_url, MessageBody=message if isinstance(message, str) else json.dumps(message)
-            )
+            body = message if isinstance(message, str) else json.dumps(message)
+            group = {"MessageGroupId": message["deferred_payment_id"]} if self.fifo and isinstance(message, dict) else {}
+            self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body, **group)
 
     def context(self) -> LocalLambdaContext:
         return LocalLambdaContext(function_name=f"local-{self.app.__name__}", timeout_seconds=self.timeout_seconds)
@@ -163,9 +177,18 @@ def shared_resources(aws) -> str:
 
 @pytest.fixture
 def make_bundle(shared_resources, emulator, monkeypatch):
-    def make(kind: str, *, policy: str = "partial_sometimes_cancel", max_receive_count: int = 3, **env) -> Bundle:
+    def make(
+        kind: str, *, policy: str = "partial_sometimes_cancel", max_receive_count: int = 3, fifo: bool = False, **env
+    ) -> Bundle:
         return Bundle(
-            kind, monkeypatch, emulator, secret_name=shared_resources, policy=policy, max_receive_count=max_receive_count, env=env
+            kind,
+            monkeypatch,
+            emulator,
+            secret_name=shared_resources,
+            policy=policy,
+            max_receive_count=max_receive_count,
+            env=env,
+            fifo=fifo,
         )
 
     return make

@@ -37,9 +37,7 @@ def emu(emulator):
 
 def make_api(emu: Emulator, **kw) -> httpx.Client:
     kw.setdefault("timeout", 5)
-    return httpx.Client(
-        base_url=emu.api_url, headers={"Authorization": f"Token {API_KEY}"}, trust_env=False, **kw
-    )
+    return httpx.Client(base_url=emu.api_url, headers={"Authorization": f"Token {API_KEY}"}, trust_env=False, **kw)
 
 
 @pytest.fixture(scope="session")

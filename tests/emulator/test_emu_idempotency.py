@@ -54,9 +54,7 @@ def test_validation_errors_are_stored_and_replayed(api, dp):
 
 def test_auth_failures_are_not_stored(emu, api, admin, dp):
     with httpx.Client(base_url=emu.api_url, trust_env=False) as anon:
-        denied = anon.post(
-            capture_url(dp), json={"amount": 5}, headers={"Idempotency-Key": "k", "Authorization": "Token bad"}
-        )
+        denied = anon.post(capture_url(dp), json={"amount": 5}, headers={"Idempotency-Key": "k", "Authorization": "Token bad"})
     assert denied.status_code == 401
     ok = api.post(capture_url(dp), json={"amount": 5}, headers={"Idempotency-Key": "k"})
     assert ok.status_code == 201 and "Idempotent-Replayed" not in ok.headers

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from hokodo_emulator import ledger
 
-NOW = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def make_dp(authorisation: int = 10000, expires_in_days: int | None = 28) -> ledger.DeferredPayment:
@@ -17,7 +16,7 @@ def make_dp(authorisation: int = 10000, expires_in_days: int | None = 28) -> led
 
 
 def act(dp, action, amount=None, metadata=None):
-    event, _ = ledger.apply(dp, action, amount, metadata or {}, NOW, "dpevt-1")
+    event, _ = ledger.apply(dp, action, amount, metadata or {}, now=NOW, event_id="dpevt-1")
     return event
 
 
@@ -54,9 +53,7 @@ def test_over_refund_and_over_void_are_rejected_without_changes():
     act(dp, "capture", 3000)
     with pytest.raises(ledger.LedgerError) as refund:
         act(dp, "refund", 3001)
-    assert refund.value.body() == {
-        "amount": ["Refund amount exceeds the captured amount not yet refunded (3000)."]
-    }
+    assert refund.value.body() == {"amount": ["Refund amount exceeds the captured amount not yet refunded (3000)."]}
     with pytest.raises(ledger.LedgerError) as void:
         act(dp, "void", 7001)
     assert void.value.body() == {"amount": ["Void amount exceeds the remaining authorisation (7000)."]}
@@ -76,7 +73,7 @@ def test_remaining_actions_and_zero_noops():
     event = act(dp, "void_remaining")
     assert (event.type, event.amount, event.changes["voided_authorisation"]) == ("void", 7500, 7500)
     assert dp.status == "captured"  # some was captured, so not "voided"
-    noop, recorded = ledger.apply(dp, "capture_remaining", None, {}, NOW, "dpevt-2")
+    noop, recorded = ledger.apply(dp, "capture_remaining", None, {}, now=NOW, event_id="dpevt-2")
     assert (noop.type, noop.amount, recorded) == ("capture", 0, False)
     assert noop.changes == ledger.zero_changes()
     assert len(dp.events) == 2

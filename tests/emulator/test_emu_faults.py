@@ -1,0 +1,141 @@
+"""Fault injection: throttling, 5xx, timeouts, dropped connections, latency, error rates."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from conftest import make_api
+from hokodo_emulator.admin import AdminError
+
+
+def capture(api, dp, amount=100, key=None, **kw):
+    headers = {"Idempotency-Key": key} if key else {}
+    return api.post(f"payment/deferred_payments/{dp['id']}/capture", json={"amount": amount}, headers=headers, **kw)
+
+
+def captured(admin, dp) -> int:
+    return admin.get_deferred_payment(dp["id"])["protected_captures"]
+
+
+def test_429_with_retry_after(api, admin, dp):
+    admin.add_faults({"status": 429, "retry_after": 1}, {"status": 429, "retry_after": 3})
+    r = capture(api, dp)
+    assert r.status_code == 429
+    assert r.headers["Retry-After"] == "1"
+    assert r.json() == {"detail": "Request was throttled. Expected available in 1 second."}
+    r = capture(api, dp)
+    assert (r.headers["Retry-After"], r.json()["detail"]) == ("3", "Request was throttled. Expected available in 3 seconds.")
+    assert captured(admin, dp) == 0
+    assert capture(api, dp).status_code == 201  # the queue is used up
+    assert [e["fault"] for e in admin.requests()] == ["status:429", "status:429", None]
+
+
+def test_503_applies_nothing_and_is_not_stored_for_the_key(api, admin, dp):
+    admin.add_faults({"status": 503})
+    r = capture(api, dp, key="k503")
+    assert r.status_code == 503 and r.json() == {"detail": "Service unavailable."}
+    assert captured(admin, dp) == 0
+    retry = capture(api, dp, key="k503")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+    assert captured(admin, dp) == 100
+
+
+def test_timeout_fault_fires_the_client_timeout_and_a_keyed_retry_applies_once(emu, api, admin, dp):
+    admin.add_faults({"timeout": 0.5})
+    with make_api(emu, timeout=0.15) as impatient, pytest.raises(httpx.TimeoutException):
+        capture(impatient, dp, key="slow")
+    retry = capture(api, dp, key="slow")
+    assert retry.status_code == 201
+    deadline = time.monotonic() + 3  # the timed-out request still completes server-side
+    while time.monotonic() < deadline and sum(e["status"] is not None for e in admin.requests()) < 2:
+        time.sleep(0.02)
+    log = admin.requests()
+    assert log[0]["fault"] == "timeout:0.5" and log[0]["status"] == 201
+    assert sorted(e["replayed"] for e in log) == [False, True]
+    assert captured(admin, dp) == 100
+
+
+def test_drop_closes_without_response_and_applies_nothing(api, admin, dp):
+    admin.add_faults({"drop": True})
+    with pytest.raises(httpx.TransportError):
+        capture(api, dp, key="dropped")
+    assert captured(admin, dp) == 0
+    retry = capture(api, dp, key="dropped")
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+    assert admin.requests()[0]["fault"] == "drop"
+
+
+def test_drop_after_apply_then_replay_shows_applied_once(api, admin, dp):
+    admin.add_faults({"drop_after_apply": True})
+    with pytest.raises(httpx.TransportError):
+        capture(api, dp, amount=2500, key="lost-answer")
+    assert captured(admin, dp) == 2500  # Hokodo applied it; the client never heard
+    retry = capture(api, dp, amount=2500, key="lost-answer")
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json()["amount"] == 2500
+    body = admin.get_deferred_payment(dp["id"])
+    assert (len(body["events"]), body["protected_captures"]) == (1, 2500)
+    assert [(e["fault"], e["status"], e["replayed"]) for e in admin.requests()] == [
+        ("drop_after_apply", 201, False),
+        (None, 201, True),
+    ]
+
+
+def test_path_contains_targets_one_route(api, admin, dp):
+    admin.add_faults({"status": 503, "path_contains": "/refund"})
+    assert api.get(f"payment/deferred_payments/{dp['id']}").status_code == 200
+    assert capture(api, dp).status_code == 201
+    r = api.post(f"payment/deferred_payments/{dp['id']}/refund", json={"amount": 50})
+    assert r.status_code == 503
+    assert admin.faults()["next"] == []
+
+
+def test_latency(api, admin, dp):
+    admin.set_faults(latency_ms=150)
+    started = time.monotonic()
+    assert api.get(f"payment/deferred_payments/{dp['id']}").status_code == 200
+    assert time.monotonic() - started >= 0.15
+    started = time.monotonic()
+    admin.health()  # never applied to the admin API
+    assert time.monotonic() - started < 0.1
+
+
+def test_error_rates_are_seeded_and_never_hit_admin(emu, api, admin, dp):
+    admin.set_faults(error_rates={"503": 0.5})
+
+    def statuses():
+        return [api.get(f"payment/deferred_payments/{dp['id']}").status_code for _ in range(30)]
+
+    first = statuses()
+    assert set(first) == {200, 503}
+    emu.faults.reset()  # re-seeds the generator
+    admin.set_faults(error_rates={"503": 0.5})
+    assert statuses() == first
+    admin.set_faults(error_rates={"500": 1})
+    assert api.get(f"payment/deferred_payments/{dp['id']}").status_code == 500
+    assert admin.get_deferred_payment(dp["id"])["id"] == dp["id"]
+    admin.clear_faults()
+    assert api.get(f"payment/deferred_payments/{dp['id']}").status_code == 200
+
+
+def test_invalid_fault_config_is_400(admin):
+    for bad in ({"status": 200}, {"drop": True, "status": 503}, {"timeout": -1}, {"explode": True}):
+        with pytest.raises(AdminError) as exc:
+            admin.add_faults(bad)
+        assert exc.value.status_code == 400
+    with pytest.raises(AdminError):
+        admin.set_faults(error_rates={"503": 0.8, "500": 0.5})
+    assert admin.faults() == {"latency_ms": 0.0, "error_rates": {}, "next": []}
+
+
+def test_put_replaces_the_queue(admin):
+    admin.add_faults({"status": 503})
+    config = admin.set_faults(latency_ms=5, next=[{"drop": True}, {"timeout": 1, "path_contains": "capture"}])
+    assert config == {
+        "latency_ms": 5,
+        "error_rates": {},
+        "next": [{"drop": True}, {"timeout": 1, "path_contains": "capture"}],
+    }
