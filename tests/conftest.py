@@ -20,6 +20,10 @@ from hokodo_local.lambda_context import LocalLambdaContext
 from hokodo_local.sqs_event_source import SqsEventSource
 from moto.server import ThreadedMotoServer
 
+# As the template sets them, before anything imports the layer (its module-level Logger reads them once).
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "hokodo-postsale")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "HokodoPostSale")
+
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 API_KEY = f"test-key-{uuid.uuid4().hex}"  # a value we can search captured logs for
@@ -227,6 +231,3 @@ def post_sale_calls(admin: AdminClient, deferred_payment_id: str | None = None) 
         and not r.get("fault")
         and 200 <= r["status"] < 300
     ]
-
-
-os.environ.setdefault("SAM_CLI_TELEMETRY", "0")

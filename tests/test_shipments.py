@@ -11,6 +11,7 @@ import time
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from conftest import API_KEY, ledger, post_sale_calls, zero
+from hokodo_postsale.batch import logger as batch_logger
 
 
 @pytest.fixture
@@ -187,17 +188,16 @@ def test_bad_messages_are_dead_lettered_with_reasons_and_the_rest_of_the_batch_a
 def test_the_api_key_never_reaches_the_logs(make_bundle, hokodo, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, httpx and botocore included, at its most verbose
     shipments = make_bundle("shipments", POWERTOOLS_LOG_LEVEL="DEBUG")
-    powertools = logging.getLogger("hokodo-postsale")
     json_lines = io.StringIO()
     handler = logging.StreamHandler(json_lines)
-    handler.setFormatter(powertools.handlers[0].formatter)  # the JSON lines Lambda would ship to CloudWatch
-    powertools.addHandler(handler)
+    handler.setFormatter(batch_logger.registered_formatter)  # the JSON lines Lambda would ship to CloudWatch
+    batch_logger.addHandler(handler)
     try:
         dp = hokodo.create_deferred_payment(100_000)["id"]
         hokodo.add_faults({"status": 503})
         shipments.send(shipment("ship-1", dp, amount=1_000), shipment("ship-2", "defpay-Unknown00000000000000", amount=1))
         shipments.run()
     finally:
-        powertools.removeHandler(handler)
+        batch_logger.removeHandler(handler)
     assert '"message":"applied"' in json_lines.getvalue() and "dead-lettered" in json_lines.getvalue()
     assert API_KEY not in json_lines.getvalue() + caplog.text

@@ -47,12 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-key",
         default=None,
-        help=f"API key clients must send as 'Authorization: Token <key>' (default: ${ENV_KEY}, "
-        f"else '{DEFAULT_API_KEY}')",
+        help=f"API key clients must send as 'Authorization: Token <key>' (default: ${ENV_KEY}, else '{DEFAULT_API_KEY}')",
     )
-    parser.add_argument(
-        "--expiry-days", type=float, default=28, help="authorisation expiry period, 0 disables (default: 28)"
-    )
+    parser.add_argument("--expiry-days", type=float, default=28, help="authorisation expiry period, 0 disables (default: 28)")
     parser.add_argument("--notification-url", help="default webhook URL for deferred payments")
     parser.add_argument("--latency-ms", type=float, default=0, help="latency added to every API response")
     parser.add_argument(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
@@ -73,9 +74,7 @@ class AdminClient:
     def webhooks(self) -> list[dict]:
         return self._call("GET", "webhooks")
 
-    def wait_for_webhooks(
-        self, count: int = 1, timeout: float = 5.0, where: Callable[[dict], bool] | None = None
-    ) -> list[dict]:
+    def wait_for_webhooks(self, count: int = 1, timeout: float = 5.0, where: Callable[[dict], bool] | None = None) -> list[dict]:
         """Poll the webhook log until ``count`` attempts (matching ``where``) are logged."""
         deadline = time.monotonic() + timeout
         while True:
@@ -93,10 +92,8 @@ class AdminClient:
 
     def set_faults(
         self, latency_ms: float = 0, error_rates: dict[str, float] | None = None, next: list[dict] | None = None
-    ) -> dict:  # noqa: A002
-        return self._call(
-            "PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []}
-        )
+    ) -> dict:
+        return self._call("PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []})
 
     def add_faults(self, *faults: dict) -> dict:
         return self._call("POST", "faults/next", list(faults))

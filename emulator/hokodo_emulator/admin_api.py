@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -43,109 +44,137 @@ def _non_negative(value: Any, name: str) -> float:
 
 
 def handle(app: Emulator, req: Request) -> Response:
-    try:
-        return _route(app, req)
-    except _Invalid as exc:
-        return Response(400, exc.body)
-    except FaultConfigError as exc:
-        return detail(400, str(exc))
-    except ledger.LedgerError as exc:
-        return Response(400, exc.body())
-    except NotFound:
-        return not_found()
-    except Conflict as exc:
-        return detail(409, str(exc))
-
-
-def _route(app: Emulator, req: Request) -> Response:  # noqa: C901 - a flat routing table
-    state, method = app.state, req.method
-    path = req.path.rstrip("/")
-    parts = [unquote(p) for p in path.split("/")[2:]]  # after "/_admin"
-
-    def allow(*methods: str) -> None:
-        if method not in methods:
-            raise _MethodNotAllowed(list(methods))
-
-    try:
-        match parts:
-            case ["health"]:
-                allow("GET")
-                return Response(200, {"status": "ok", "now": iso(state.clock.now())})
-            case ["deferred_payments"]:
-                allow("GET", "POST")
-                if method == "GET":
-                    return Response(200, state.list_deferred_payments())
-                return Response(201, _create(app, _body(req)))
-            case ["deferred_payments", dp_id]:
-                allow("GET")
-                return Response(200, state.get_deferred_payment(dp_id))
-            case ["deferred_payments", dp_id, "clawback"]:
-                allow("POST")
-                data = _body(req)
-                metadata = data.get("metadata") or {}
-                if not isinstance(metadata, dict):
-                    raise _Invalid({"metadata": ["Expected a JSON object."]})
-                if "amount" not in data:
-                    raise _Invalid({"amount": [ledger.AMOUNT_REQUIRED]})
-                return Response(201, state.clawback(dp_id, data["amount"], metadata))
-            case ["clock"]:
-                allow("GET")
-                return Response(200, _clock(app))
-            case ["clock", "advance"]:
-                allow("POST")
-                data = _body(req)
-                seconds = _non_negative(data.get("seconds", 0), "seconds")
-                days = _non_negative(data.get("days", 0), "days")
-                state.advance_clock(timedelta(days=days, seconds=seconds))
-                return Response(200, _clock(app))
-            case ["requests"]:
-                allow("GET", "DELETE")
-                if method == "DELETE":
-                    state.clear_requests()
-                    return Response(204)
-                return Response(200, state.requests())
-            case ["webhooks"]:
-                allow("GET", "DELETE")
-                if method == "DELETE":
-                    app.webhooks.reset()
-                    return Response(204)
-                return Response(200, app.webhooks.log())
-            case ["documents", doc_id]:
-                allow("GET")
-                return Response(200, state.document(doc_id).to_admin(req.base_url))
-            case ["faults"]:
-                allow("GET", "PUT", "DELETE")
-                if method == "PUT":
-                    data = _body(req)
-                    app.faults.configure(
-                        latency_ms=data.get("latency_ms", 0),
-                        error_rates=data.get("error_rates"),
-                        next=data.get("next"),
-                    )
-                elif method == "DELETE":
-                    app.faults.clear()
-                return Response(200, app.faults.snapshot())
-            case ["faults", "next"]:
-                allow("POST")
-                try:
-                    specs = req.json()
-                except BadJSON as exc:
-                    raise _Invalid({"detail": str(exc)}) from None
-                app.faults.add(specs)
-                return Response(200, app.faults.snapshot())
-            case ["reset"]:
-                allow("POST")
-                app.reset()
-                return Response(200, {"status": "reset"})
-    except _MethodNotAllowed as exc:
-        return method_not_allowed(method, exc.allowed)
+    parts = [unquote(p) for p in req.path.rstrip("/").split("/")[2:]]  # after "/_admin"
+    for pattern, methods in _ROUTES:
+        if len(pattern) == len(parts) and all(p in ("*", x) for p, x in zip(pattern, parts, strict=True)):
+            handler = methods.get(req.method)
+            if handler is None:
+                return method_not_allowed(req.method, sorted(methods))
+            args = [x for p, x in zip(pattern, parts, strict=True) if p == "*"]
+            return _run(handler, app, req, args)
     return not_found()
 
 
-class _MethodNotAllowed(Exception):
-    def __init__(self, allowed: list[str]) -> None:
-        super().__init__(allowed)
-        self.allowed = allowed
+def _run(handler: Callable[..., Response], app: Emulator, req: Request, args: list[str]) -> Response:
+    """Call a handler, turning domain exceptions into DRF-style error responses."""
+    try:
+        return handler(app, req, *args)
+    except _Invalid as exc:
+        response = Response(400, exc.body)
+    except FaultConfigError as exc:
+        response = detail(400, str(exc))
+    except ledger.LedgerError as exc:
+        response = Response(400, exc.body())
+    except NotFound:
+        response = not_found()
+    except Conflict as exc:
+        response = detail(409, str(exc))
+    return response
+
+
+def _health(app: Emulator, req: Request) -> Response:
+    return Response(200, {"status": "ok", "now": iso(app.state.clock.now())})
+
+
+def _list_dps(app: Emulator, req: Request) -> Response:
+    return Response(200, app.state.list_deferred_payments())
+
+
+def _create_dp(app: Emulator, req: Request) -> Response:
+    return Response(201, _create(app, _body(req)))
+
+
+def _get_dp(app: Emulator, req: Request, dp_id: str) -> Response:
+    return Response(200, app.state.get_deferred_payment(dp_id))
+
+
+def _clawback(app: Emulator, req: Request, dp_id: str) -> Response:
+    data = _body(req)
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise _Invalid({"metadata": ["Expected a JSON object."]})
+    if "amount" not in data:
+        raise _Invalid({"amount": [ledger.AMOUNT_REQUIRED]})
+    return Response(201, app.state.clawback(dp_id, data["amount"], metadata))
+
+
+def _get_clock(app: Emulator, req: Request) -> Response:
+    return Response(200, _clock(app))
+
+
+def _advance_clock(app: Emulator, req: Request) -> Response:
+    data = _body(req)
+    seconds = _non_negative(data.get("seconds", 0), "seconds")
+    days = _non_negative(data.get("days", 0), "days")
+    app.state.advance_clock(timedelta(days=days, seconds=seconds))
+    return Response(200, _clock(app))
+
+
+def _requests(app: Emulator, req: Request) -> Response:
+    return Response(200, app.state.requests())
+
+
+def _clear_requests(app: Emulator, req: Request) -> Response:
+    app.state.clear_requests()
+    return Response(204)
+
+
+def _webhooks(app: Emulator, req: Request) -> Response:
+    return Response(200, app.webhooks.log())
+
+
+def _clear_webhooks(app: Emulator, req: Request) -> Response:
+    app.webhooks.reset()
+    return Response(204)
+
+
+def _document(app: Emulator, req: Request, doc_id: str) -> Response:
+    return Response(200, app.state.document(doc_id).to_admin(req.base_url))
+
+
+def _get_faults(app: Emulator, req: Request) -> Response:
+    return Response(200, app.faults.snapshot())
+
+
+def _put_faults(app: Emulator, req: Request) -> Response:
+    data = _body(req)
+    app.faults.configure(latency_ms=data.get("latency_ms", 0), error_rates=data.get("error_rates"), next=data.get("next"))
+    return Response(200, app.faults.snapshot())
+
+
+def _delete_faults(app: Emulator, req: Request) -> Response:
+    app.faults.clear()
+    return Response(200, app.faults.snapshot())
+
+
+def _add_faults(app: Emulator, req: Request) -> Response:
+    try:
+        specs = req.json()
+    except BadJSON as exc:
+        raise _Invalid({"detail": str(exc)}) from None
+    app.faults.add(specs)
+    return Response(200, app.faults.snapshot())
+
+
+def _reset(app: Emulator, req: Request) -> Response:
+    app.reset()
+    return Response(200, {"status": "reset"})
+
+
+_ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] = (
+    (("health",), {"GET": _health}),
+    (("deferred_payments",), {"GET": _list_dps, "POST": _create_dp}),
+    (("deferred_payments", "*"), {"GET": _get_dp}),
+    (("deferred_payments", "*", "clawback"), {"POST": _clawback}),
+    (("clock",), {"GET": _get_clock}),
+    (("clock", "advance"), {"POST": _advance_clock}),
+    (("requests",), {"GET": _requests, "DELETE": _clear_requests}),
+    (("webhooks",), {"GET": _webhooks, "DELETE": _clear_webhooks}),
+    (("documents", "*"), {"GET": _document}),
+    (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
+    (("faults", "next"), {"POST": _add_faults}),
+    (("reset",), {"POST": _reset}),
+)
 
 
 def _clock(app: Emulator) -> dict[str, Any]:

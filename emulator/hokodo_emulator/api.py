@@ -110,49 +110,63 @@ def summarise_body(req: Request) -> Any:
 
 
 # -- routing ------------------------------------------------------------------------------------
+class _Reject(Exception):
+    """Stop handling and answer with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 def handle(state: State, req: Request) -> Response:
     """Handle an authenticated /v1 request."""
-    path = req.path
-    if m := _DP.match(path):
-        if req.method != "GET":
-            return method_not_allowed(req.method, ["GET"])
+    for pattern, method, handler in _ROUTES:
+        m = pattern.match(req.path)
+        if m is None:
+            continue
+        if m.groupdict().get("action", "capture") not in ledger.ACTIONS:
+            return not_found()
+        if req.method != method:
+            return method_not_allowed(req.method, [method])
+        args = {k: unquote(v) for k, v in m.groupdict().items()}
         try:
-            return Response(200, state.get_deferred_payment(unquote(m["dp"])))
+            return handler(state, req, **args)
+        except _Reject as exc:
+            return exc.response
         except NotFound:
             return not_found()
-    if m := _ACTION.match(path):
-        if m["action"] not in ledger.ACTIONS:
-            return not_found()
-        if req.method != "POST":
-            return method_not_allowed(req.method, ["POST"])
-        return _action(state, req, unquote(m["dp"]), m["action"])
-    if m := _DOCS.match(path):
-        if req.method != "POST":
-            return method_not_allowed(req.method, ["POST"])
-        return _upload(state, req, unquote(m["order"]))
-    if m := _DOC.match(path):
-        if req.method != "GET":
-            return method_not_allowed(req.method, ["GET"])
-        try:
-            doc = state.document(unquote(m["doc"]), unquote(m["order"]))
-        except NotFound:
-            return not_found()
-        return Response(200, doc.to_api(req.base_url))
     return not_found()
 
 
-def _action(state: State, req: Request, dp_id: str, action: str) -> Response:
-    if not state.exists(dp_id):
+def _get_deferred_payment(state: State, req: Request, dp: str) -> Response:
+    return Response(200, state.get_deferred_payment(dp))
+
+
+def _get_document(state: State, req: Request, order: str, doc: str) -> Response:
+    return Response(200, state.document(doc, order).to_api(req.base_url))
+
+
+def _action(state: State, req: Request, dp: str, action: str) -> Response:
+    if not state.exists(dp):
         return not_found()
+    amount, metadata = _action_body(req, action)
+    try:
+        return Response(201, state.act(dp, action, amount, metadata))
+    except ledger.LedgerError as exc:
+        return Response(400, exc.body())
+
+
+def _action_body(req: Request, action: str) -> tuple[int | None, dict[str, Any]]:
+    """Validate a post-sale action's JSON body; DRF-style 400/415 via _Reject."""
     if req.body.strip() and not _is_json(req):
-        return _unsupported(req)
+        raise _Reject(_unsupported(req))
     try:
         data = req.json()
     except BadJSON as exc:
-        return detail(400, str(exc))
+        raise _Reject(detail(400, str(exc))) from None
     if not isinstance(data, dict):
         message = f"Invalid data. Expected a dictionary, but got {_type_name(data)}."
-        return Response(400, {"non_field_errors": [message]})
+        raise _Reject(Response(400, {"non_field_errors": [message]}))
     errors: dict[str, list[str]] = {}
     metadata = data.get("metadata")
     if metadata is None:
@@ -161,25 +175,19 @@ def _action(state: State, req: Request, dp_id: str, action: str) -> Response:
         errors["metadata"] = [_metadata_error(metadata)]
     amount = None
     if action in ledger.AMOUNT_ACTIONS:
-        if "amount" not in data:
-            errors["amount"] = [ledger.AMOUNT_REQUIRED]
-        else:
-            try:
-                amount = ledger.parse_amount(data["amount"])
-            except ledger.LedgerError as exc:
-                errors.update(exc.body())
+        try:
+            amount = ledger.parse_amount(data["amount"]) if "amount" in data else None
+            if amount is None:
+                errors["amount"] = [ledger.AMOUNT_REQUIRED]
+        except ledger.LedgerError as exc:
+            errors.update(exc.body())
     if errors:
-        return Response(400, errors)
-    try:
-        return Response(201, state.act(dp_id, action, amount, metadata))
-    except NotFound:
-        return not_found()
-    except ledger.LedgerError as exc:
-        return Response(400, exc.body())
+        raise _Reject(Response(400, errors))
+    return amount, metadata
 
 
-def _upload(state: State, req: Request, order_id: str) -> Response:
-    if not state.has_order(order_id):
+def _upload(state: State, req: Request, order: str) -> Response:
+    if not state.has_order(order):
         return not_found()
     if not _is_multipart(req):
         return _unsupported(req)
@@ -189,60 +197,81 @@ def _upload(state: State, req: Request, order_id: str) -> Response:
     except multipart.MultipartError as exc:
         return detail(400, str(exc))
     errors: dict[str, list[str]] = {}
-
-    file = parts.get("file")
-    if file is None:
-        errors["file"] = ["No file was submitted."]
-    elif file.filename is None:
-        errors["file"] = ["The submitted data was not a file. Check the encoding type on the form."]
-    elif not file.filename.strip():
-        errors["file"] = ["No filename could be determined."]
-    elif not file.data:
-        errors["file"] = ["The submitted file is empty."]
-
-    doc_type = texts.get("doc_type") or "other"
-    if doc_type not in DOC_TYPES:
-        errors["doc_type"] = [f'"{doc_type}" is not a valid choice.']
-
-    amount: int | None = None
-    raw_amount = (texts.get("amount") or "").strip()
-    if raw_amount:
-        if raw_amount.startswith("-") and _DIGITS.fullmatch(raw_amount[1:]):
-            errors["amount"] = ["Ensure this value is greater than or equal to 0."]
-        elif not _DIGITS.fullmatch(raw_amount) or len(raw_amount) > 18:
-            errors["amount"] = ["A valid integer is required."]
-        else:
-            amount = int(raw_amount)
-
-    metadata: Any = {}
-    raw_metadata = (texts.get("metadata") or "").strip()
-    if raw_metadata:
-        try:
-            metadata = json.loads(raw_metadata)
-        except ValueError:
-            errors["metadata"] = ["Value must be valid JSON."]
-        else:
-            if not isinstance(metadata, dict):
-                errors["metadata"] = [_metadata_error(metadata)]
+    file = _field(errors, "file", _check_file, parts.get("file"))
+    doc_type = _field(errors, "doc_type", _check_doc_type, texts.get("doc_type") or "other")
+    amount = _field(errors, "amount", _check_doc_amount, (texts.get("amount") or "").strip())
+    metadata = _field(errors, "metadata", _check_metadata, (texts.get("metadata") or "").strip())
     if errors:
         return Response(400, errors)
-
-    assert file is not None and file.filename is not None
     filename = re.split(r"[\\/]", file.filename)[-1].strip() or "document"
-    try:
-        doc = state.add_document(
-            order_id,
-            doc_type=doc_type,
-            description=texts.get("description", ""),
-            amount=amount,
-            metadata=metadata,
-            filename=filename,
-            content_type=file.content_type,
-            data=file.data,
-        )
-    except NotFound:
-        return not_found()
+    doc = state.add_document(
+        order,
+        doc_type=doc_type,
+        description=texts.get("description", ""),
+        amount=amount,
+        metadata=metadata,
+        filename=filename,
+        content_type=file.content_type,
+        data=file.data,
+    )
     return Response(201, doc.to_api(req.base_url))
+
+
+def _field(errors: dict[str, list[str]], name: str, check: Any, value: Any) -> Any:
+    """Run ``check(value)``; a ValueError becomes ``errors[name]``."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        errors[name] = [str(exc)]
+        return None
+
+
+def _check_file(part: multipart.Part | None) -> multipart.Part:
+    if part is None:
+        raise ValueError("No file was submitted.")
+    if part.filename is None:
+        raise ValueError("The submitted data was not a file. Check the encoding type on the form.")
+    if not part.filename.strip():
+        raise ValueError("No filename could be determined.")
+    if not part.data:
+        raise ValueError("The submitted file is empty.")
+    return part
+
+
+def _check_doc_type(value: str) -> str:
+    if value not in DOC_TYPES:
+        raise ValueError(f'"{value}" is not a valid choice.')
+    return value
+
+
+def _check_doc_amount(raw: str) -> int | None:
+    if not raw:
+        return None
+    if raw.startswith("-") and _DIGITS.fullmatch(raw[1:]):
+        raise ValueError("Ensure this value is greater than or equal to 0.")
+    if not _DIGITS.fullmatch(raw) or len(raw) > 18:
+        raise ValueError("A valid integer is required.")
+    return int(raw)
+
+
+def _check_metadata(raw: str) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ValueError("Value must be valid JSON.") from None
+    if not isinstance(value, dict):
+        raise ValueError(_metadata_error(value))
+    return value
+
+
+_ROUTES = (
+    (_DP, "GET", _get_deferred_payment),
+    (_ACTION, "POST", _action),
+    (_DOCS, "POST", _upload),
+    (_DOC, "GET", _get_document),
+)
 
 
 def file_download(state: State, req: Request) -> Response:

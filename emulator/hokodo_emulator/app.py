@@ -24,6 +24,7 @@ class Emulator:
     def __init__(
         self,
         api_key: str = DEFAULT_API_KEY,
+        *,
         host: str = "127.0.0.1",
         port: int = 0,
         expiry_days: float = 28,
@@ -31,7 +32,6 @@ class Emulator:
         seed: int | None = None,
         webhook_attempts: int = 5,
         webhook_backoff: float = 0.2,
-        *,
         latency_ms: float = 0,
         error_rates: dict[str, float] | None = None,
         webhook_timeout: float = 5.0,

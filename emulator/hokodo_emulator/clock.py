@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def iso(moment: datetime) -> str:
     """Format like Hokodo does: UTC, millisecond precision, trailing ``Z``."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -20,7 +20,7 @@ class Clock:
     def now(self) -> datetime:
         with self._lock:
             offset = self._offset
-        return datetime.now(timezone.utc) + offset
+        return datetime.now(UTC) + offset
 
     @property
     def offset(self) -> timedelta:

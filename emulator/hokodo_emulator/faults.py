@@ -109,7 +109,7 @@ def parse_error_rates(rates: Any) -> dict[int, float]:
     if rates is None:
         return {}
     if not isinstance(rates, dict):
-        raise FaultConfigError("error_rates must be an object like {\"503\": 0.2}")
+        raise FaultConfigError('error_rates must be an object like {"503": 0.2}')
     out: dict[int, float] = {}
     for key, value in rates.items():
         try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 CONFLICT = {"detail": "Idempotency-Key reused with a different request."}
 MAX_KEY_LENGTH = 255

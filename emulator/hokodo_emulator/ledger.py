@@ -176,9 +176,7 @@ def plan(dp: DeferredPayment, action: str, amount: int | None) -> tuple[int, dic
     # void / void_remaining
     a = dp.authorisation if action == "void_remaining" else amount
     if a > dp.authorisation:
-        raise LedgerError(
-            "amount", f"Void amount exceeds the remaining authorisation ({dp.authorisation})."
-        )
+        raise LedgerError("amount", f"Void amount exceeds the remaining authorisation ({dp.authorisation}).")
     changes["authorisation"] = -a
     changes["voided_authorisation"] = a
     return a, changes
@@ -199,6 +197,7 @@ def apply(
     action: str,
     amount: int | None,
     metadata: dict[str, Any],
+    *,
     now: datetime,
     event_id: str,
 ) -> tuple[Event, bool]:
@@ -243,9 +242,7 @@ def expire(dp: DeferredPayment, now: datetime, event_id: str) -> Event | None:
     return event
 
 
-def clawback(
-    dp: DeferredPayment, amount: Any, now: datetime, event_id: str, metadata: dict | None = None
-) -> Event:
+def clawback(dp: DeferredPayment, amount: Any, now: datetime, event_id: str, metadata: dict | None = None) -> Event:
     amount = parse_amount(amount)
     changes = zero_changes()
     changes["clawback"] = amount

@@ -43,9 +43,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self._work, args=(request, client_address), name="hokodo-emulator-request", daemon=True
-        )
+        thread = threading.Thread(target=self._work, args=(request, client_address), name="hokodo-emulator-request", daemon=True)
         with self._track_lock:
             self._open_connections.add(request)
             self._handler_threads.add(thread)
@@ -86,7 +84,6 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "HokodoEmulator/1.0"
-    sys_version = ""
     disable_nagle_algorithm = True
     timeout = 120  # idle keep-alive connections are closed after this many seconds
     server: EmulatorHTTPServer
@@ -95,6 +92,9 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.app.log_requests:
@@ -214,9 +214,8 @@ class Handler(BaseHTTPRequestHandler):
 
         response, replayed = self._api_response(req, key)
         self._pause(app.faults.latency())
-        app.state.update_request(
-            entry, status=None if fault and fault.drop_after_apply else response.status, replayed=replayed
-        )
+        # For drop_after_apply this is the status the client never received.
+        app.state.update_request(entry, status=response.status, replayed=replayed)
         if fault is not None and fault.drop_after_apply:
             self._drop()
             return

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from . import ledger
 from .clock import Clock, iso
-from .ids import new_id, new_number
 from .idempotency import IdempotencyStore
+from .ids import new_id, new_number
 
 Notifier = Callable[..., None]
 
@@ -95,6 +96,7 @@ class State:
     def create_deferred_payment(
         self,
         authorisation: int,
+        *,
         currency: str = "GBP",
         id: str | None = None,
         order_id: str | None = None,
@@ -146,9 +148,7 @@ class State:
         with self.lock:
             dp = self._dp(dp_id)
             before = dp.status
-            event, _recorded = ledger.apply(
-                dp, action, amount, metadata, self.clock.now(), new_id("dpevt")
-            )
+            event, _recorded = ledger.apply(dp, action, amount, metadata, now=self.clock.now(), event_id=new_id("dpevt"))
             if dp.status != before:
                 self._notify(dp, "status_change")
             return event.to_dict()

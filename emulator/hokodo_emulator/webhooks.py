@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .clock import iso
@@ -19,7 +19,7 @@ from .clock import iso
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirect is not a successful delivery: report the 3xx instead of following it."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0917 - stdlib signature
         return None
 
 
@@ -119,7 +119,7 @@ class WebhookDispatcher:
                         "status": status,
                         "error": error,
                         "delivered": ok,
-                        "at": iso(datetime.now(timezone.utc)),
+                        "at": iso(datetime.now(UTC)),
                         "payload": delivery.payload,
                     }
                 )
@@ -130,8 +130,10 @@ class WebhookDispatcher:
                     heapq.heappush(self._queue, delivery)
 
     def _post(self, url: str, payload: dict[str, Any]) -> tuple[int | None, str | None]:
+        if not url.lower().startswith(("http://", "https://")):
+            return None, "ValueError: only http(s) notification URLs are supported"
         data = json.dumps(payload).encode()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
             url,
             data=data,
             method="POST",

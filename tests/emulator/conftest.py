@@ -3,22 +3,18 @@ test), an authenticated httpx client, the admin client and a tiny webhook receiv
 
 from __future__ import annotations
 
-import json
 import sys
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 
+# Usually on the path already (pyproject's pytest pythonpath); this also makes the directory runnable alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "emulator"))
 
 from hokodo_emulator import Emulator  # noqa: E402
 from hokodo_emulator.admin import AdminClient  # noqa: E402
 
-API_KEY = "test-key-0123456789"
+from .support import API_KEY, Receiver, make_api  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +29,6 @@ def emulator():
 def emu(emulator):
     emulator.reset()
     return emulator
-
-
-def make_api(emu: Emulator, **kw) -> httpx.Client:
-    kw.setdefault("timeout", 5)
-    return httpx.Client(base_url=emu.api_url, headers={"Authorization": f"Token {API_KEY}"}, trust_env=False, **kw)
 
 
 @pytest.fixture(scope="session")
@@ -67,52 +58,6 @@ def admin(emu, _admin_client):
 def dp(admin):
     """A fresh deferred payment with an authorisation of 10000."""
     return admin.create_deferred_payment(10000)
-
-
-class Receiver:
-    """A local webhook endpoint that answers ``fail_first`` requests with 500, then 200."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.received: list[dict] = []
-        self.attempts = 0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    receiver.attempts += 1
-                    failing = receiver.attempts <= receiver.fail_first
-                    if not failing:
-                        receiver.received.append(json.loads(body))
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/secret-token"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.start()
-
-    def wait(self, count: int, timeout: float = 5.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if len(self.received) >= count:
-                    return list(self.received)
-            time.sleep(0.01)
-        with self._lock:
-            return list(self.received)
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(2)
 
 
 @pytest.fixture

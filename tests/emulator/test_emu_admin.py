@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import API_KEY, make_api
 from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminClient, AdminError
+
+from .support import API_KEY, make_api
 
 
 def test_health_and_unknown_routes(emu, admin):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import API_KEY, make_api
+
+from .support import API_KEY, make_api
 
 ZERO = {
     "authorisation": 0,

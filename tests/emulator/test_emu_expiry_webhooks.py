@@ -7,9 +7,10 @@ import threading
 import time
 
 import pytest
-from conftest import API_KEY, make_api
 from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminClient
+
+from .support import API_KEY, make_api
 
 
 def act(api, dp, action, amount=None):
@@ -128,7 +129,7 @@ def test_clawback_records_event_keeps_status_and_notifies(api, admin, receiver, 
     assert body["events"][-1] == event
     hooks = receiver.wait(2)
     assert hooks[-1]["data"]["order"]["deferred_payment"]["clawback_amount"] == 700
-    assert [w["reason"] for w in admin.webhooks()] == ["status_change", "clawback"]
+    assert [w["reason"] for w in admin.wait_for_webhooks(2)] == ["status_change", "clawback"]
 
 
 def test_webhook_retries_until_delivered(admin, make_receiver, api):

@@ -6,8 +6,9 @@ import time
 
 import httpx
 import pytest
-from conftest import make_api
 from hokodo_emulator.admin import AdminError
+
+from .support import make_api
 
 
 def capture(api, dp, amount=100, key=None, **kw):

@@ -6,7 +6,8 @@ import threading
 import uuid
 
 import httpx
-from conftest import make_api
+
+from .support import make_api
 
 
 def capture_url(dp):
