@@ -33,11 +33,11 @@ build: install
 
 ## make demo: the merchant scenario on moto server + the Hokodo emulator, then exit
 demo: install
-	$(BIN)/python -m hokodo_local demo
+	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local demo
 
 ## make local: keep the local stack running for manual use (Ctrl-C stops it)
 local: install
-	$(BIN)/python -m hokodo_local serve
+	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve
 
 bench: install
 	$(BIN)/python bench/run.py

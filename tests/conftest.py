@@ -211,12 +211,18 @@ LEDGER_FIELDS = (
     "refunds",
     "voided_authorisation",
     "expired_authorisation",
+    "clawback_amount",
 )
 
 
 def zero() -> dict:
     """A ledger with nothing in it; tests spell out only the fields they expect to move."""
     return dict.fromkeys(LEDGER_FIELDS, 0)
+
+
+def message(event_id: str, deferred_payment_id: str, **fields) -> dict:
+    """An upstream post-sale message (shipment, return or cancellation) as a dict."""
+    return {"event_id": event_id, "deferred_payment_id": deferred_payment_id, **fields}
 
 
 def post_sale_calls(admin: AdminClient, deferred_payment_id: str | None = None) -> list[dict]:

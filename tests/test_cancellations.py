@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import ledger, post_sale_calls, zero
+from conftest import ledger, message, post_sale_calls, zero
 
 
 @pytest.fixture
 def cancellations(make_bundle):
     return make_bundle("cancellations")
-
-
-def message(event_id, dp, **fields):
-    return {"event_id": event_id, "deferred_payment_id": dp, **fields}
 
 
 def test_void_part_of_the_authorisation(cancellations, hokodo):

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ledger, zero
-
-
-def message(event_id, dp, **fields):
-    return {"event_id": event_id, "deferred_payment_id": dp, **fields}
+from conftest import ledger, message, zero
 
 
 def deliver(bundle, *messages):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ledger
-
-
-def message(event_id, dp, **fields):
-    return {"event_id": event_id, "deferred_payment_id": dp, **fields}
+from conftest import ledger, message
 
 
 @pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import ledger, post_sale_calls, zero
+from conftest import ledger, message, post_sale_calls, zero
 
 
 @pytest.fixture
@@ -16,10 +16,6 @@ def shipments(make_bundle):
 @pytest.fixture
 def returns(make_bundle):
     return make_bundle("returns", max_receive_count=5, OUT_OF_ORDER_MAX_RECEIVES="3")
-
-
-def message(event_id, dp, **fields):
-    return {"event_id": event_id, "deferred_payment_id": dp, **fields}
 
 
 def shipped(shipments, hokodo, authorisation, captured):

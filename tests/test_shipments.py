@@ -10,7 +10,7 @@ import time
 
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from conftest import API_KEY, ledger, post_sale_calls, zero
+from conftest import API_KEY, ledger, message, post_sale_calls, zero
 from hokodo_postsale.batch import logger as batch_logger
 
 
@@ -19,8 +19,7 @@ def shipments(make_bundle):
     return make_bundle("shipments")
 
 
-def shipment(event_id, dp, **fields):
-    return {"event_id": event_id, "deferred_payment_id": dp, **fields}
+shipment = message
 
 
 def test_partial_capture_moves_authorisation_to_protected_captures(shipments, hokodo):

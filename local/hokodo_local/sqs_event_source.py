@@ -5,6 +5,8 @@ As on AWS: with ReportBatchItemFailures, the records named in `batchItemFailures
 (visible again after the visibility timeout, moved to the DLQ by SQS's redrive policy after
 maxReceiveCount receives) and the others are deleted; an invocation that raises, or a response
 that names an unknown or empty itemIdentifier, fails the whole batch and deletes nothing.
+ReportBatchItemFailures is assumed; `report_batch_item_failures=False` emulates a mapping without it,
+where Lambda ignores the handler's response and a batch that did not raise is deleted whole.
 """
 
 from __future__ import annotations
@@ -27,10 +29,19 @@ class Invocation:
 
 class SqsEventSource:
     def __init__(
-        self, sqs: Any, queue_url: str, queue_arn: str, handler: Handler, *, batch_size: int = 10, region: str = "eu-west-1"
+        self,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        handler: Handler,
+        *,
+        batch_size: int = 10,
+        region: str = "eu-west-1",
+        report_batch_item_failures: bool = True,
     ):
         self._sqs, self.queue_url, self.queue_arn = sqs, queue_url, queue_arn
         self._handler, self._batch_size, self._region = handler, batch_size, region
+        self._report_batch_item_failures = report_batch_item_failures
 
     def poll_once(self, context: Any, wait_seconds: int = 0) -> Invocation | None:
         """One receive + invoke + delete cycle; None when the queue had nothing visible."""
@@ -67,10 +78,11 @@ class SqsEventSource:
             invocations.append(invocation)
         return invocations
 
-    @staticmethod
-    def _failed_ids(invocation: Invocation, batch_ids: set[str]) -> set[str]:
+    def _failed_ids(self, invocation: Invocation, batch_ids: set[str]) -> set[str]:
         if invocation.error is not None:
             return batch_ids
+        if not self._report_batch_item_failures:
+            return set()  # without ReportBatchItemFailures, Lambda ignores the response: the batch succeeded
         failures = (invocation.response or {}).get("batchItemFailures", []) if isinstance(invocation.response, dict) else []
         ids = {f.get("itemIdentifier") for f in failures}
         if any(not i or i not in batch_ids for i in ids):

@@ -1,0 +1,109 @@
+"""The whole local stack in this process: moto server, the Hokodo emulator, the template's resources,
+and the functions' runner. Threads only, so ending the process ends everything and frees the ports."""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from hokodo_emulator import Emulator
+from hokodo_emulator.admin import AdminClient
+
+from .runner import Delivery, Runner, patched_environ, runtime_environment
+from .stack import MotoServer, Stack, create_stack
+from .template import SamTemplate
+
+# The template's queues hide a received message for 180 s; locally a failed record should come back
+# (and, after MaxReceiveCount receives, reach its DLQ) while someone is watching.
+LOCAL_VISIBILITY_TIMEOUT = 2
+
+
+class LocalStack:
+    """`with LocalStack(...) as local:` starts everything; leaving the block stops everything.
+
+    `parameters` are template parameter overrides on top of HokodoBaseUrl (always the emulator).
+    `runtime_env` is added to every function's environment for the stack's lifetime (besides moto's
+    endpoint, region and fake credentials).
+    """
+
+    def __init__(
+        self,
+        *,
+        template: SamTemplate | None = None,
+        parameters: dict[str, str] | None = None,
+        moto_port: int = 0,
+        emulator_port: int = 0,
+        visibility_timeout: int | None = LOCAL_VISIBILITY_TIMEOUT,
+        runtime_env: dict[str, str] | None = None,
+        on_delivery: Callable[[Delivery], None] | None = None,
+    ):
+        self.template = template or SamTemplate.load()
+        self.api_key = f"local-{secrets.token_hex(12)}"
+        self.moto = MotoServer(moto_port)
+        self.emulator = Emulator(api_key=self.api_key, port=emulator_port, webhook_attempts=1)
+        self._parameters = parameters or {}
+        self._visibility_timeout = visibility_timeout
+        self._runtime_env = runtime_env or {}
+        self._on_delivery = on_delivery
+        self._cleanup = ExitStack()
+        self.admin: AdminClient | None = None
+        self.stack: Stack | None = None
+        self.runner: Runner | None = None
+        self.sqs: Any = None
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {"HokodoBaseUrl": self.emulator.api_url, **self._parameters}
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        # Everything started registers how to stop it; close() stops them in reverse order.
+        self.moto.start()
+        self._cleanup.callback(self.moto.stop)
+        try:
+            self.emulator.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise OSError(errno.EADDRINUSE, f"Hokodo emulator: 127.0.0.1:{self.emulator.port} is in use") from exc
+        self._cleanup.callback(self.emulator.stop)
+        self.admin = self._cleanup.enter_context(AdminClient(self.emulator.base_url))
+        # For the stack's lifetime, not only at import: clients are also created during invocations.
+        self._cleanup.enter_context(patched_environ({**runtime_environment(self.moto.endpoint), **self._runtime_env}))
+        self._cleanup.callback(_forget_powertools_clients)
+        for layer in self.template.layer_dirs():  # Lambda puts layers on sys.path (/opt/python)
+            if str(layer) not in sys.path:
+                sys.path.insert(0, str(layer))
+        self.stack = create_stack(
+            self.moto, self.template, self.parameters, api_key=self.api_key, visibility_timeout=self._visibility_timeout
+        )
+        self.sqs = self.moto.client("sqs")
+        self.runner = Runner(self.stack, self.sqs, self._on_delivery)
+        self._cleanup.callback(self.runner.stop)
+
+    def close(self) -> None:
+        """Stop the pollers, then the emulator and moto; put the process environment back."""
+        self._cleanup.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _forget_powertools_clients() -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # its cached Secrets Manager client points at the moto server being stopped

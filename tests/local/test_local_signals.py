@@ -1,0 +1,142 @@
+"""`python -m hokodo_local` stopped by SIGINT or SIGTERM: it exits promptly, frees its ports, and
+leaves no process behind (everything it runs is a thread of its own process)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKER = "HOKODO_LOCAL_TEST_MARKER"
+
+
+class Cli:
+    def __init__(self, *args: str):
+        self.marker = uuid.uuid4().hex
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "local"), MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-X", "faulthandler", "-m", "hokodo_local", *args],  # SIGABRT dumps every thread's stack
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.1)
+            except queue.Empty:
+                assert self.process.poll() is None, "".join(self.output)
+                continue
+            self.output.append(line)
+            if re.search(pattern, line):
+                return
+        pytest.fail(f"no line matching {pattern!r} in {timeout} s:\n" + "".join(self.output))
+
+    def ports(self) -> list[int]:
+        text = "".join(self.output)
+        return [int(p) for p in re.findall(r"(?:moto server|Hokodo emulator)[^\n]*?http://127\.0\.0\.1:(\d+)", text)]
+
+    def stop(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
+        started = time.monotonic()
+        self.process.send_signal(signum)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            time.sleep(2)
+            self.process.kill()
+            while not self.lines.empty():
+                self.output.append(self.lines.get())
+            pytest.fail(f"still running {timeout} s after {signal.Signals(signum).name}:\n" + "".join(self.output[-80:]))
+        return code, time.monotonic() - started
+
+
+def processes_with(marker: str) -> list[int]:
+    """Pids of every process that inherited the marker: the CLI and anything it might have started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if f"{MARKER}={marker}".encode() in environ.split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def listening_possible(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server would (ignores TIME_WAIT)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen()
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("args", "when", "signum"),
+    [
+        (("demo",), r"^== 2\. ", signal.SIGINT),
+        (("demo",), r"^== 6\. ", signal.SIGTERM),
+        (("serve",), r"^== Deliveries", signal.SIGTERM),
+        (("serve",), r"^== Deliveries", signal.SIGINT),
+    ],
+    ids=["demo-SIGINT", "demo-SIGTERM", "serve-SIGTERM", "serve-SIGINT"],
+)
+def test_a_signal_stops_everything(args, when, signum):
+    cli = Cli(*args)
+    cli.wait_for(when)
+    ports = cli.ports()
+    assert len(ports) == 2 and not any(listening_possible(p) for p in ports)  # moto and the emulator are up
+    assert processes_with(cli.marker) == [cli.process.pid]  # threads, not child processes
+
+    code, took = cli.stop(signum)
+
+    assert code == 128 + signum
+    assert took < 5, f"took {took:.1f} s to stop"
+    assert processes_with(cli.marker) == []
+    assert all(listening_possible(p) for p in ports)
+
+
+def test_a_port_in_use_is_reported_not_waited_on():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for flag in ("--moto-port", "--emulator-port"):
+            done = subprocess.run(
+                [sys.executable, "-m", "hokodo_local", "demo", flag, str(port)],
+                check=False,
+                cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT / "local")},
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert done.returncode == 1
+            assert f"127.0.0.1:{port} is in use" in done.stderr

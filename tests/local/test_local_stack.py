@@ -1,0 +1,111 @@
+"""The local stack is what template.yaml describes: created by moto's CloudFormation from the
+translated template, read back from moto, with the secret the local stack adds itself."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from hokodo_local.local_stack import LocalStack
+from hokodo_local.template import SamTemplate
+
+TEMPLATE = SamTemplate.load()
+
+
+def resolve(value):
+    """A template value with `!Ref Parameter` replaced by the parameter's default."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return TEMPLATE.body["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
+@pytest.fixture(scope="module")
+def local():
+    with LocalStack(parameters={"FulfilmentPolicy": "partial_leave_open"}) as stack:
+        yield stack
+
+
+def test_every_queue_of_the_template_exists_with_its_redrive_policy(local):
+    declared = TEMPLATE.of_type("AWS::SQS::Queue")
+    assert set(local.stack.queues) == set(declared)
+    for logical_id, resource in declared.items():
+        queue = local.stack.queues[logical_id]
+        redrive = resource["Properties"].get("RedrivePolicy")
+        if redrive is None:
+            assert queue.dead_letter_arn is None
+            continue
+        dlq_logical_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert queue.dead_letter_arn == local.stack.queues[dlq_logical_id].arn
+        assert queue.max_receive_count == int(resolve(redrive["maxReceiveCount"]))
+        attributes = local.sqs.get_queue_attributes(QueueUrl=queue.url, AttributeNames=["RedrivePolicy", "VisibilityTimeout"])
+        assert json.loads(attributes["Attributes"]["RedrivePolicy"])["maxReceiveCount"] == queue.max_receive_count
+        assert attributes["Attributes"]["VisibilityTimeout"] == str(queue.visibility_timeout) == "2"  # the local override
+
+
+def test_the_idempotency_table_exists(local):
+    assert set(local.stack.tables) == set(TEMPLATE.of_type("AWS::DynamoDB::Table")) == {"IdempotencyTable"}
+    table = local.moto.client("dynamodb").describe_table(TableName=local.stack.tables["IdempotencyTable"])["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+
+
+def test_each_sqs_event_becomes_a_disabled_mapping_with_the_templates_batch_size(local):
+    expected = {
+        (function_id, event["Properties"]["Queue"]["Fn::GetAtt"][0], int(resolve(event["Properties"]["BatchSize"])))
+        for function_id, resource in TEMPLATE.of_type("AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+    assert {(m.function, m.queue, m.batch_size) for m in local.stack.mappings} == expected
+    assert all(m.report_batch_item_failures for m in local.stack.mappings)
+    states = {m["State"] for m in local.moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]}
+    assert states == {"Disabled"}  # moto's own would try to run the function in Docker
+
+
+def test_functions_get_the_environment_moto_resolved_plus_the_secret(local):
+    secret_arn = local.stack.secrets["HokodoApiKeySecret"]
+    secret = local.moto.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    assert secret["SecretString"] == local.api_key
+    assert set(local.stack.functions) == set(TEMPLATE.functions())
+    for function in local.stack.functions.values():
+        env = function.environment
+        assert env["HOKODO_API_KEY_SECRET"] == secret_arn
+        assert env["HOKODO_BASE_URL"] == local.emulator.api_url
+        assert env["IDEMPOTENCY_TABLE"] == local.stack.tables["IdempotencyTable"]
+        assert env["FULFILMENT_POLICY"] == "partial_leave_open"  # a parameter override
+        dlq_name = env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[-1]
+        mapping = local.stack.mapping_for(function.logical_id)
+        assert dlq_name == local.stack.dead_letter_queue(local.stack.queues[mapping.queue]).name
+        assert function.timeout_seconds == TEMPLATE.body["Globals"]["Function"]["Timeout"]
+
+
+def test_what_moto_skips_is_listed_as_not_emulated(local):
+    assert set(local.stack.not_emulated) == set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
+
+
+def test_a_message_sent_to_a_queue_reaches_its_function_and_hokodo(local):
+    dp = local.admin.create_deferred_payment(10_000)["id"]
+    queue = local.stack.queues["ShipmentsQueue"]
+    local.sqs.send_message(
+        QueueUrl=queue.url, MessageBody=json.dumps({"event_id": "stack-1", "deferred_payment_id": dp, "amount": 2_500})
+    )
+    deliveries = local.runner.settle()
+    assert [d.function for d in deliveries] == ["ShipmentsFunction"]
+    assert local.admin.get_deferred_payment(dp)["protected_captures"] == 2_500
+
+
+def test_background_pollers_deliver_and_stop(local):
+    dp = local.admin.create_deferred_payment(10_000)["id"]
+    queue = local.stack.queues["CancellationsQueue"]
+    local.runner.start(interval=0.1)
+    try:
+        body = {"event_id": "stack-2", "deferred_payment_id": dp, "amount": 1_000}
+        local.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(body))
+        deadline = time.monotonic() + 10
+        while local.admin.get_deferred_payment(dp)["voided_authorisation"] != 1_000:
+            assert time.monotonic() < deadline, "the cancellation was not applied by the background poller"
+            time.sleep(0.05)
+    finally:
+        local.runner.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]
