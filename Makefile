@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/postsale/re
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint unit build demo local bench clean
+.PHONY: install test lint build demo local bench clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -24,9 +24,6 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/sam validate --lint --region eu-west-1
 
-unit: install
-	$(BIN)/python -m pytest -q
-
 ## make build: sam build, no container (needs python3.12 on PATH: the venv provides it)
 build: install
 	$(BIN)/sam build
@@ -39,6 +36,7 @@ demo: install
 local: install
 	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve
 
+## make bench: ratios measured in one run (batch / round trip, requests per event, cold import / import boto3)
 bench: install
 	$(BIN)/python bench/run.py
 

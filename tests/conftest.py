@@ -3,11 +3,9 @@ real handlers loaded fresh with the environment the template would give them."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
-import sys
 import uuid
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminClient
 from hokodo_local.lambda_context import LocalLambdaContext
+from hokodo_local.runner import import_fresh
 from hokodo_local.sqs_event_source import SqsEventSource
 from moto.server import ThreadedMotoServer
 
@@ -156,13 +155,7 @@ class Bundle:
 
 def load_function(kind: str):
     """Import functions/<kind>/app.py afresh, so module-level setup reads this test's environment."""
-    path = ROOT / "functions" / kind / "app.py"
-    name = f"{kind}_app_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_fresh(ROOT / "functions" / kind / "app.py", f"{kind}_app")
 
 
 @pytest.fixture

@@ -53,14 +53,19 @@ def load_handler(function: Function) -> Callable[[dict, Any], Any]:
     from aws_lambda_powertools.utilities import parameters
 
     parameters.clear_caches()  # Powertools keeps one Secrets Manager client per process; a new container has none
-    source = function.source
-    name = f"{function.logical_id}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, source.handler_file)
+    with patched_environ(function.environment):
+        module = import_fresh(function.source.handler_file, function.logical_id)
+    return getattr(module, function.source.handler_name)
+
+
+def import_fresh(path: str | os.PathLike, label: str) -> Any:
+    """Import a handler file as a new module (a cold start), whatever was imported from it before."""
+    name = f"{label}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    with patched_environ(function.environment):
-        spec.loader.exec_module(module)
-    return getattr(module, source.handler_name)
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass
