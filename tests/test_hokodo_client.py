@@ -101,3 +101,13 @@ def test_a_wrong_api_key_is_transient_not_retried_and_never_echoed(emulator, hok
         client.capture(dp, 1, idempotency_key="k-1")
     assert failed.value.transient and wrong not in str(failed.value)
     assert len(hokodo.requests()) == 1
+
+
+def test_a_call_never_outlives_the_invocation(emulator, hokodo):
+    dp = hokodo.create_deferred_payment(10_000)["id"]
+    hokodo.add_faults({"timeout": 3.0})
+    client = HokodoClient(emulator.base_url + "/v1/", API_KEY, timeout_seconds=10, max_attempts=4)
+    client.use_deadline(time.monotonic() + 0.5)
+    # without the cap, the 10 s timeout would outlast the 3 s stall and the capture would succeed
+    with pytest.raises(HokodoUnavailable):
+        client.capture(dp, 100, idempotency_key="k-1")

@@ -45,10 +45,11 @@ class HokodoClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        self._timeout = httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds))
         self._http = httpx.Client(
             base_url=base_url if base_url.endswith("/") else base_url + "/",
             headers={"Authorization": f"Token {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds)),
+            timeout=self._timeout,
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
             transport=transport,
         )
@@ -120,7 +121,7 @@ class HokodoClient:
         while True:
             attempt += 1
             try:
-                response = self._http.request(method, path, **kwargs)
+                response = self._http.request(method, path, timeout=self._request_timeout(action), **kwargs)
                 if response.status_code < 400:
                     return response
                 raise error_from_response(response, action)
@@ -134,6 +135,16 @@ class HokodoClient:
             if delay is None:
                 raise error
             self._sleep(delay)
+
+    def _request_timeout(self, action: str) -> httpx.Timeout:
+        """The client's timeouts, cut to what is left before the deadline: a call must never outlive the
+        invocation, or Lambda would fail the whole batch instead of reporting this one record."""
+        if self._deadline is None:
+            return self._timeout
+        left = self._deadline - time.monotonic()
+        if left <= 0.05:
+            raise HokodoUnavailable(f"Hokodo {action}: no time left in this invocation", action=action)
+        return httpx.Timeout(min(self._timeout.read, left), connect=min(self._timeout.connect, left))
 
     def _retry_delay(self, attempt: int, error: HokodoError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and let SQS redeliver."""
