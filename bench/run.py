@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def batch_ratio() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     monkeypatch = pytest.MonkeyPatch()
-    with Emulator(api_key=conftest.API_KEY, webhook_attempts=1) as emu, _moto() as endpoint:
+    with Emulator(api_key=conftest.API_KEY, webhook_attempts=1) as emu, _moto_server() as endpoint:
         admin = AdminClient(emu.base_url)
         httpx.post(f"{endpoint}/moto-api/reset")
         for k, v in {
@@ -72,10 +73,7 @@ def batch_ratio() -> None:
 
         dps = [admin.create_deferred_payment(100_000)["id"] for _ in range(10)]
         bundle.send(*({"event_id": f"e-{dp}", "deferred_payment_id": dp, "amount": 1_000} for dp in dps))
-        received = bundle.sqs.receive_message(
-            QueueUrl=bundle.queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"]
-        )["Messages"]
-        event = {"Records": [bundle.source._record(m) for m in received]}
+        event = bundle.source.event(bundle.source.receive())
         requests_before, dynamodb_calls[0] = len(admin.requests()), 0
         started = time.perf_counter()
         response = bundle.app.lambda_handler(event, bundle.context())
@@ -119,18 +117,15 @@ def _count_dynamodb_requests() -> list[int]:
     return counter
 
 
-class _moto:
-    def __enter__(self):
-        from conftest import free_port
-        from moto.server import ThreadedMotoServer
+@contextmanager
+def _moto_server():
+    from hokodo_local.stack import MotoServer
 
-        port = free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        self.server.start()
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc):
-        self.server.stop()
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def _median(fn, n: int) -> float:

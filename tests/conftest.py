@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from hokodo_emulator.admin import AdminClient
 from hokodo_local.lambda_context import LocalLambdaContext
 from hokodo_local.runner import import_fresh
 from hokodo_local.sqs_event_source import SqsEventSource
-from moto.server import ThreadedMotoServer
+from hokodo_local.stack import MotoServer
 
 # As the template sets them, before anything imports the layer (its module-level Logger reads them once).
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "hokodo-postsale")
@@ -28,18 +27,10 @@ REGION = "eu-west-1"
 API_KEY = f"test-key-{uuid.uuid4().hex}"  # a value we can search captured logs for
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
+    server = MotoServer()
+    yield server.start()
     server.stop()
 
 

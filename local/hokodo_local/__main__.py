@@ -56,28 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
+    stack = {"policy": args.policy, "log_level": args.log_level, "moto_port": args.moto_port, "emulator_port": args.emulator_port}
     try:
         if args.command == "demo":
             from .scenario import run_demo
 
-            run_demo(
-                sys.stdout,
-                policy=args.policy,
-                log_level=args.log_level,
-                moto_port=args.moto_port,
-                emulator_port=args.emulator_port,
-            )
+            run_demo(sys.stdout, **stack)
         else:
             from .serve import run_serve
 
-            run_serve(
-                sys.stdout,
-                policy=args.policy,
-                log_level=args.log_level,
-                moto_port=args.moto_port,
-                emulator_port=args.emulator_port,
-                interval=args.interval,
-            )
+            run_serve(sys.stdout, interval=args.interval, **stack)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise

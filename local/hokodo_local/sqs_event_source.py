@@ -45,16 +45,10 @@ class SqsEventSource:
 
     def poll_once(self, context: Any, wait_seconds: int = 0) -> Invocation | None:
         """One receive + invoke + delete cycle; None when the queue had nothing visible."""
-        received = self._sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self._batch_size,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
+        received = self.receive(wait_seconds)
         if not received:
             return None
-        invocation = Invocation(event={"Records": [self._record(m) for m in received]})
+        invocation = Invocation(event=self.event(received))
         try:
             invocation.response = self._handler(invocation.event, context)
         except Exception as exc:  # the whole batch fails, as on Lambda
@@ -77,6 +71,20 @@ class SqsEventSource:
                 break
             invocations.append(invocation)
         return invocations
+
+    def receive(self, wait_seconds: int = 0) -> list[dict]:
+        """One ReceiveMessage of up to the batch size, with every attribute Lambda's event carries."""
+        return self._sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+
+    def event(self, received: list[dict]) -> dict:
+        """The event Lambda would invoke the function with for these received messages."""
+        return {"Records": [self._record(m) for m in received]}
 
     def _failed_ids(self, invocation: Invocation, batch_ids: set[str]) -> set[str]:
         if invocation.error is not None:

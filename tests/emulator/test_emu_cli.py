@@ -24,15 +24,14 @@ def run_env() -> dict[str, str]:
     return env
 
 
-def test_help():
-    out = subprocess.run(
-        [sys.executable, "-m", "hokodo_emulator", "--help"],
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hokodo_emulator", *args], env=run_env(), capture_output=True, text=True, timeout=20, check=False
     )
+
+
+def test_help():
+    out = run_cli("--help")
     assert out.returncode == 0
     for option in ("--port", "--api-key", "--expiry-days", "--notification-url", "--error-rate", "--seed-deferred-payment"):
         assert option in out.stdout
@@ -40,15 +39,7 @@ def test_help():
 
 
 def test_bad_arguments_exit_2():
-    out = subprocess.run(
-        [sys.executable, "-m", "hokodo_emulator", "--error-rate", "503=2"],
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    assert out.returncode == 2
+    assert run_cli("--error-rate", "503=2").returncode == 2
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

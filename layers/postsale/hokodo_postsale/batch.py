@@ -79,11 +79,6 @@ class QueueFunction:
         logger.info("batch done", extra={"kind": self.kind, "records": len(event.get("Records", [])), **self._outcomes})
         return response
 
-    @property
-    def outcomes(self) -> Counter[str]:
-        """What happened to the last batch's records: Applied, DeadLettered, RetryLater."""
-        return self._outcomes
-
     def _handle_record(self, record: SQSRecord) -> dict:
         log = {"kind": self.kind, "message_id": record.message_id}
         receive_count = int(record.attributes.approximate_receive_count or 1)
