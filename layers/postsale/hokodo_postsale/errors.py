@@ -30,11 +30,14 @@ class InvalidMessage(PermanentError):
 class HokodoError(PostSaleError):
     """Hokodo answered with an error status. Carries the API's own message, like stripe-python's errors."""
 
-    def __init__(self, message: str, *, status: int | None = None, detail: object = None, action: str = ""):
+    def __init__(
+        self, message: str, *, status: int | None = None, detail: object = None, action: str = "", retry_after: float | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.detail = detail
         self.action = action
+        self.retry_after = retry_after  # seconds, from Hokodo's Retry-After (429, 503), when it sent one
 
 
 class HokodoUnavailable(HokodoError, TransientError):
@@ -44,28 +47,50 @@ class HokodoUnavailable(HokodoError, TransientError):
 class HokodoRateLimited(HokodoError, TransientError):
     """429. `retry_after` is Hokodo's Retry-After in seconds, when it sent one."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
-
 
 class HokodoAuthenticationFailed(HokodoError, TransientError):
     """401/403: the API key is wrong or revoked. Transient so messages wait in the queue while it is fixed."""
 
 
-class HokodoRejected(HokodoError, PermanentError):
+class HokodoRefused(HokodoError, PermanentError):
+    """A definitive refusal: a 4xx other than 401, 403, 408, 409, 429 and an Idempotency-Key conflict.
+    Nothing was applied, so the event's next attempt (a redrive after the cause is fixed) is sent under
+    the next key generation."""
+
+
+class HokodoRejected(HokodoRefused):
     """4xx validation error: Hokodo refused this request and will refuse it again."""
 
 
-class DeferredPaymentNotFound(HokodoError, PermanentError):
+class DeferredPaymentNotFound(HokodoRefused):
     """404: Hokodo has no deferred payment (or order) with this id."""
 
 
 class IdempotencyKeyConflict(HokodoError, PermanentError):
-    """Hokodo saw this Idempotency-Key before with a different request body."""
+    """Hokodo saw this Idempotency-Key before with a different request body. That key may have been
+    applied, so this is never a definitive refusal: the key generation does not advance."""
+
+
+class HokodoProtocolError(HokodoError, PermanentError):
+    """A 3xx, or a 2xx whose body is not the documented JSON. Hokodo may have applied the request, so it is
+    retried a bounded number of times under the same key, then dead-lettered; never a new key generation."""
+
+
+class InvalidIdentifier(PermanentError):
+    """An id that would not be a single path segment of Hokodo's API (e.g. `../x`): nothing is sent."""
 
 
 class AwaitingEarlierEvent(TransientError):
     """Hokodo refused this event, but an earlier business event it depends on (e.g. the shipment a
     return reverses) may still be on its way. Retried until the record's receive count reaches the
     deployment's OUT_OF_ORDER_MAX_RECEIVES, then dead-lettered with this reason."""
+
+
+class HeldBack(TransientError):
+    """Not tried: an earlier record of the same deferred payment failed in this batch, and this one must not
+    overtake it. The message names the blocking event."""
+
+
+class KeyGenerationMoved(TransientError):
+    """Another delivery of the same event advanced its key generation concurrently: the refusal seen here may
+    be stale. Retried, and read afresh."""

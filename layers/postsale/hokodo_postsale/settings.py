@@ -21,6 +21,9 @@ class FulfilmentPolicy(StrEnum):
         return self in (FulfilmentPolicy.FULL_ONLY, FulfilmentPolicy.PARTIAL_THEN_CANCEL)
 
 
+DEFAULT_MAX_AMOUNT = 1_000_000_000  # 10,000,000.00 in a two-decimal currency: the template's MaxAmount default
+
+
 @dataclass(frozen=True)
 class Settings:
     hokodo_base_url: str
@@ -34,6 +37,8 @@ class Settings:
     batch_concurrency: int
     secret_max_age_seconds: int
     out_of_order_max_receives: int
+    max_receive_count: int  # the source queue's maxReceiveCount: the last receive is parked by the bundle, with its reason
+    max_amount: int  # the largest amount (minor units) a message may carry
 
     @classmethod
     def from_env(cls, env: os._Environ | dict = os.environ) -> "Settings":
@@ -49,4 +54,6 @@ class Settings:
             batch_concurrency=int(env.get("BATCH_CONCURRENCY", "10")),
             secret_max_age_seconds=int(env.get("SECRET_MAX_AGE_SECONDS", "300")),
             out_of_order_max_receives=int(env.get("OUT_OF_ORDER_MAX_RECEIVES", "3")),
+            max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "0")),  # 0: unknown, SQS's redrive policy alone decides
+            max_amount=int(env.get("MAX_AMOUNT", str(DEFAULT_MAX_AMOUNT))),
         )
