@@ -99,6 +99,7 @@ class Bundle:
             "HOKODO_API_KEY_SECRET": secret_name,
             "FULFILMENT_POLICY": policy,
             "HOKODO_TIMEOUT_SECONDS": "2",
+            "MAX_RECEIVE_COUNT": str(max_receive_count),  # as the template passes MaxReceiveCount
             **env,
         }.items():
             monkeypatch.setenv(name, value)

@@ -111,8 +111,9 @@ def test_same_event_id_with_a_different_amount_is_dead_lettered_and_not_applied(
 
 
 def test_crash_after_hokodo_answered_then_redelivery_applies_nothing_new(shipments, hokodo, monkeypatch):
-    """The capture reaches Hokodo, then the DynamoDB write that completes the idempotency record fails
-    (as if the container died). The redelivery must reuse the same Idempotency-Key."""
+    """The capture and the void reach Hokodo, then the DynamoDB write that completes the idempotency record fails
+    (as if the container died). The redelivery skips the capture (recorded as applied before the void was sent)
+    and resends the void under the same Idempotency-Key, so Hokodo replays it."""
     dp = hokodo.create_deferred_payment(100_000)["id"]
     real_update = DynamoDBPersistenceLayer._update_record
     crashes = []
@@ -132,8 +133,9 @@ def test_crash_after_hokodo_answered_then_redelivery_applies_nothing_new(shipmen
     [redelivery] = shipments.run()
     assert redelivery.deleted
     assert ledger(hokodo, dp) == {**zero(), "protected_captures": 25_000, "voided_authorisation": 75_000}
-    captures = [r for r in hokodo.requests() if r["path"].endswith("/capture")]
-    assert len(captures) == 2 and captures[1]["replayed"] and captures[0]["idempotency_key"] == captures[1]["idempotency_key"]
+    assert len([r for r in hokodo.requests() if r["path"].endswith("/capture")]) == 1
+    voids = [r for r in hokodo.requests() if r["path"].endswith("/void_remaining")]
+    assert len(voids) == 2 and voids[1]["replayed"] and voids[0]["idempotency_key"] == voids[1]["idempotency_key"]
 
 
 def test_transient_hokodo_failures_are_retried_and_applied_once(shipments, hokodo):

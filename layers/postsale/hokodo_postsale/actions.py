@@ -1,21 +1,80 @@
-"""What every domain function receives and returns."""
+"""What every domain function receives: the Hokodo client, the settings, and `perform`, which sends one
+Hokodo action of the event being applied exactly once, across deliveries, duplicates and redrives."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import TypeVar
 
+from pydantic import BaseModel
+
+from .errors import HokodoRefused, PostSaleError
+from .event_state import EventState, EventStore
 from .hokodo import HokodoClient
+from .idempotency import hokodo_idempotency_key
 from .models import PostSaleEvent
-from .rejections import RejectionCounter
 from .settings import Settings
 
+Answer = TypeVar("Answer", bound=BaseModel)
 
-@dataclass(frozen=True)
+
 class ApplyContext:
-    hokodo: HokodoClient
-    settings: Settings
-    receive_count: int  # SQS ApproximateReceiveCount of the record being applied
-    rejections: RejectionCounter
+    def __init__(
+        self, hokodo: HokodoClient, settings: Settings, *, kind: str, event_id: str, state: EventState, store: EventStore
+    ):
+        self.hokodo = hokodo
+        self.settings = settings
+        self._kind, self._event_id, self._state, self._store = kind, event_id, state, store
+        self._unrecorded: dict[str, str] = {}
+
+    def perform(self, action: str, send: Callable[[str], Answer], answer: type[Answer] = PostSaleEvent) -> Answer:  # type: ignore[assignment]
+        """Send `action` (named in Hokodo's words) with `send(idempotency_key)`, unless an earlier delivery of this
+        event already applied it: then its recorded answer is returned and nothing is sent.
+
+        Actions applied earlier in this delivery are recorded first, so a failure of this one never leads a later
+        delivery to repeat them. The last action of an event is never recorded here: Powertools' record of the
+        event, written when it completes, covers it. After a definitive refusal the event's key generation moves
+        on. Any error raised carries which action failed and which were applied before it.
+        """
+        if action in self._state.applied:
+            return answer.model_validate_json(self._state.applied[action])
+        generation = self._state.generation
+        try:
+            self.checkpoint()
+            result = send(hokodo_idempotency_key(self._kind, self._event_id, action, generation))
+        except HokodoRefused as refused:
+            self._state.generation = self._store.advance_generation(self._event_id, generation)
+            raise _failed(refused, action, self.applied) from None
+        except PostSaleError as error:
+            raise _failed(error, action, self.applied) from None
+        self._unrecorded[action] = result.model_dump_json()
+        return result
+
+    def checkpoint(self) -> None:
+        """Record the actions applied so far, before a step that may fail."""
+        if self._unrecorded:
+            self._store.record_applied(self._event_id, self._unrecorded)
+            self._state.applied.update(self._unrecorded)
+            self._unrecorded = {}
+
+    @property
+    def applied(self) -> list[str]:
+        return [*self._state.applied, *self._unrecorded]
+
+
+def _failed(error: PostSaleError, action: str, applied: list[str]) -> PostSaleError:
+    error.failed_action = action  # type: ignore[attr-defined]
+    error.applied_actions = list(applied)  # type: ignore[attr-defined]
+    return error
+
+
+def failure_context(error: BaseException) -> str:
+    """`failed action X (applied before it: …)` for an error `perform` raised, else ''."""
+    action = getattr(error, "failed_action", None)
+    if action is None:
+        return ""
+    applied = getattr(error, "applied_actions", [])
+    return f"failed action: {action}; applied before it, never repeated: {', '.join(applied) or 'none'}"
 
 
 def applied(action: str, event: PostSaleEvent) -> dict:

@@ -1,23 +1,30 @@
 """The SQS batch runner every queue function uses.
 
-Per record: parse and validate the message (permanent error if it does not follow the contract),
-then apply it once (Powertools idempotency keyed on `event_id`), then report:
+Per batch: each record is parsed once, up front (a body that breaks the contract, however badly, becomes
+that record's reason and never fails the batch), and everything the batch needs from the table is read
+in one request (each event's key generation and applied actions, and whether the events named in `after`
+lists have taken effect). Per record: apply it once (Powertools idempotency keyed on `event_id`), then:
 - applied (or already applied): success, SQS deletes it;
 - permanent failure: the record is sent to the queue's DLQ at once with the reason, then deleted;
-- transient failure: a batch item failure, so SQS redelivers it (and redrives it to the DLQ after
-  the queue's maxReceiveCount).
-Records for different deferred payments run concurrently; records for the same deferred payment
-(or FIFO message group) run in order, and after one fails the rest of its group is not tried.
+- transient failure: a batch item failure, so SQS redelivers it; on its last allowed receive
+  (MaxReceiveCount) the bundle parks it in the DLQ itself, with its last error as the reason (SQS's
+  redrive policy stays as the backstop);
+- waiting for an earlier event (`after`, or a refund before its capture): retried until
+  OUT_OF_ORDER_MAX_RECEIVES receives, then dead-lettered naming what it waited for.
+Records for different deferred payments run concurrently; records for the same deferred payment (or FIFO
+message group) run in order, and after one fails the rest of its group is held back, with a reason that
+names the blocking event.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -26,18 +33,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyValidationError,
-)
-from pydantic import BaseModel, ValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
-from .actions import ApplyContext
+from .actions import ApplyContext, failure_context
 from .dead_letters import DeadLetterQueue
-from .errors import AwaitingEarlierEvent, HokodoAuthenticationFailed, InvalidMessage, PermanentError
+from .errors import AwaitingEarlierEvent, HeldBack, HokodoAuthenticationFailed, InvalidMessage, PermanentError, TransientError
+from .event_state import BatchView, EventStore
 from .hokodo import HokodoClient
 from .hokodo_credentials import HokodoClientProvider
-from .idempotency import idempotency_config, persistence_layer
-from .rejections import RejectionCounter
+from .idempotency import idempotency_config, persistence_layer, record_key, record_prefix
+from .models import parse_message
 from .settings import Settings
 
 logger = Logger()
@@ -48,136 +53,209 @@ ApplyFn = Callable[[Any, ApplyContext], dict]
 class QueueFunction:
     """One queue's Lambda: `kind` names the business event (shipment, return, cancellation)."""
 
-    def __init__(self, *, kind: str, message_model: type[BaseModel], apply: ApplyFn, settings: Settings | None = None):
+    def __init__(self, *, kind: str, message_model: Any, apply: ApplyFn, settings: Settings | None = None):
         self.kind = kind
         self.settings = settings or Settings.from_env()
-        self._model = message_model
+        self.parse = functools.partial(parse_message, message_model, max_amount=self.settings.max_amount)
         self._apply_fn = apply
-        self._config = idempotency_config(self.settings.idempotency_ttl_seconds)
+        self._config = idempotency_config(self.settings.idempotency_ttl_seconds, message_model.ACTION_FIELDS)
+        self._persistence = persistence_layer(self.settings.idempotency_table, kind, self._config)
         self._apply_once = idempotent_function(
             data_keyword_argument="message",
-            persistence_store=persistence_layer(self.settings.idempotency_table),
+            persistence_store=self._persistence,
             config=self._config,
-            key_prefix=f"hokodo-postsale.{kind}",  # stable across function renames and redeploys
+            key_prefix=record_prefix(kind),
         )(self._apply)
-        self._dead_letters = DeadLetterQueue(lambda: boto3.client("sqs"), self.settings.dead_letter_queue_url)
-        self._rejections = RejectionCounter(lambda: boto3.client("dynamodb"), self.settings.idempotency_table)
-        self._hokodo = HokodoClientProvider(self.settings)
-        self._client: HokodoClient | None = None
-        self._outcomes: Counter[str] = Counter()
-        self._lock = threading.Lock()
+        self.events = EventStore(
+            self._persistence.client, self.settings.idempotency_table, record_prefix(kind), self.settings.idempotency_ttl_seconds
+        )
+        self.dead_letters = DeadLetterQueue(lambda: boto3.client("sqs"), self.settings.dead_letter_queue_url)
+        self.hokodo = HokodoClientProvider(self.settings)
+        self._batch: Batch | None = None
 
     def handle(self, event: dict, context: Any) -> dict:
         self._config.register_lambda_context(context)
-        self._client = self._hokodo.client()  # one secret look-up (cached) per batch
-        self._client.use_deadline(_deadline(context))
-        self._outcomes = Counter()
-        processor = OrderedBatchProcessor(max_workers=self.settings.batch_concurrency)
-        response = process_partial_response(event=event, record_handler=self._handle_record, processor=processor, context=context)
-        for outcome, count in self._outcomes.items():
+        client = self.hokodo.client()  # one secret look-up (cached) per batch
+        client.use_deadline(_deadline(context))
+        records = event.get("Records", [])
+        self._batch = batch = Batch(self, records, client)
+        processor = OrderedBatchProcessor(batch.group_of, max_workers=self.settings.batch_concurrency)
+        response = process_partial_response(event=event, record_handler=batch.handle_record, processor=processor, context=context)
+        for outcome, count in batch.outcomes.items():
             metrics.add_metric(name=f"{self.kind.capitalize()}{outcome}", unit=MetricUnit.Count, value=count)
-        logger.info("batch done", extra={"kind": self.kind, "records": len(event.get("Records", [])), **self._outcomes})
+        logger.info("batch done", extra={"kind": self.kind, "records": len(records), **batch.outcomes})
         return response
 
-    def _handle_record(self, record: SQSRecord) -> dict:
-        log = {"kind": self.kind, "message_id": record.message_id}
-        receive_count = int(record.attributes.approximate_receive_count or 1)
+    def record_key(self, kind: str, event_id: str) -> str:
+        return record_key(self._persistence, kind, event_id)
+
+    def _apply(self, message: Any) -> dict:
+        """Runs under Powertools' lock on the event: only once the event is not already applied or in progress."""
+        batch = self._batch
+        batch.wait_for_earlier_events(message)
+        context = ApplyContext(
+            batch.client,
+            self.settings,
+            kind=self.kind,
+            event_id=message.event_id,
+            state=batch.view.state(message.event_id),
+            store=self.events,
+        )
+        return self._apply_fn(message, context)
+
+
+@dataclass
+class Prepared:
+    """One record, read once before anything is applied."""
+
+    message_id: str
+    receive_count: int
+    group: str  # records of one group are applied in order
+    message: Any = None  # the validated message, or None when `error` says why not
+    error: InvalidMessage | None = None
+
+    @property
+    def subject(self) -> str:
+        event = f"event {self.message.event_id} " if self.message is not None else ""
+        return f"{event}(message {self.message_id})"
+
+
+class Batch:
+    """One invocation's records: parsed, grouped, the table read once, each applied and reported."""
+
+    def __init__(self, function: QueueFunction, records: list[dict], client: HokodoClient):
+        self.function, self.client = function, client
+        self.prepared = {r.get("messageId", ""): self._prepare(r) for r in records}
+        self.outcomes: Counter[str] = Counter()
+        self._blocked: dict[str, str] = {}  # group -> why its later records are held back
+        self._taken_effect_now: set[str] = set()
+        self._lock = threading.Lock()
+        self.view, self._view_error = self._read_table()
+
+    def _prepare(self, record: dict) -> Prepared:
+        message_id = record.get("messageId", "")
+        attributes = record.get("attributes") or {}
+        prepared = Prepared(message_id, int(attributes.get("ApproximateReceiveCount") or 1), f"msg:{message_id}")
         try:
-            message = parse_message(self._model, record.body)
-            log.update(event_id=message.event_id, deferred_payment_id=message.deferred_payment_id)
-            result = self._apply_once(message=message, receive_count=receive_count)
+            prepared.message = self.function.parse(record.get("body") or "")
+        except InvalidMessage as exc:
+            prepared.error = exc
+        except Exception as exc:  # whatever a body does to a parser, it is this record's reason, not the batch's
+            prepared.error = InvalidMessage(f"unreadable message: {type(exc).__name__}: {exc}")
+        group = attributes.get("MessageGroupId")
+        if group:
+            prepared.group = f"group:{group}"
+        elif prepared.message is not None:
+            prepared.group = f"key:{prepared.message.ordering_key}"
+        return prepared
+
+    def _read_table(self) -> tuple[BatchView, Exception | None]:
+        messages = [p.message for p in self.prepared.values() if p.message is not None]
+        refs = {self.function.record_key(ref.kind, ref.event_id) for m in messages for ref in getattr(m, "after", ())}
+        try:
+            return self.function.events.read([m.event_id for m in messages], refs), None
+        except Exception as exc:  # every record then waits for a later delivery, with this reason
+            return BatchView(), exc
+
+    def group_of(self, record: dict) -> str:
+        return self.prepared[record.get("messageId", "")].group
+
+    # -- one record ----------------------------------------------------------------------------
+    def handle_record(self, record: SQSRecord) -> dict:
+        prepared = self.prepared[record.message_id]
+        log = {"kind": self.function.kind, "message_id": record.message_id, "receive_count": prepared.receive_count}
+        if prepared.message is not None:
+            log.update(event_id=prepared.message.event_id, deferred_payment_id=prepared.message.ordering_key)
+        try:
+            result = self._apply(prepared)
         except AwaitingEarlierEvent as exc:
-            if receive_count < self.settings.out_of_order_max_receives:
-                return self._retry_later(exc, log)
-            return self._dead_letter(record, exc, log)
+            if prepared.receive_count < self.function.settings.out_of_order_max_receives and not self._last_receive(prepared):
+                return self._retry_later(prepared, exc, log)
+            return self._dead_letter(record, prepared, exc, log)
         except (PermanentError, IdempotencyValidationError) as exc:
-            return self._dead_letter(record, exc, log)
-        except Exception as exc:  # transient, in progress elsewhere, or unexpected: SQS redelivers, then redrives
+            return self._dead_letter(record, prepared, exc, log)
+        except Exception as exc:  # transient, in progress elsewhere, or unexpected: SQS redelivers it
             if isinstance(exc, HokodoAuthenticationFailed):
-                self._hokodo.refresh()
-            return self._retry_later(exc, log)
+                self.function.hokodo.refresh()
+            if self._last_receive(prepared):
+                return self._dead_letter(record, prepared, exc, log, parked=True)
+            return self._retry_later(prepared, exc, log)
+        with self._lock:
+            self._taken_effect_now.add(self.function.record_key(self.function.kind, prepared.message.event_id))
         logger.info("applied", extra={**log, "actions": result.get("actions")})
         self._count("Applied")
         return result
 
-    def _apply(self, message: BaseModel, receive_count: int) -> dict:
-        context = ApplyContext(self._client, self.settings, receive_count, self._rejections)
-        return self._apply_fn(message, context)
+    def _apply(self, prepared: Prepared) -> dict:
+        if prepared.error is not None:
+            raise prepared.error
+        blocker = self._blocked.get(prepared.group)  # only this group's thread writes it
+        if blocker is not None:
+            raise HeldBack(f"held back behind {blocker}")
+        if self._view_error is not None:
+            raise TransientError(f"could not read the batch's event state: {type(self._view_error).__name__}: {self._view_error}")
+        return self.function._apply_once(message=prepared.message)  # noqa: SLF001 - the runner's own idempotent step
 
-    def _dead_letter(self, record: SQSRecord, exc: BaseException, log: dict) -> dict:
+    def wait_for_earlier_events(self, message: Any) -> None:
+        """Raise AwaitingEarlierEvent while an event named in the message's `after` has not taken effect."""
+        for ref in getattr(message, "after", ()):
+            key = self.function.record_key(ref.kind, ref.event_id)
+            with self._lock:
+                done = key in self.view.taken_effect or key in self._taken_effect_now
+            if not done:
+                raise AwaitingEarlierEvent(
+                    f"waiting for {ref.kind} {ref.event_id} (named in `after`), which has not taken effect yet"
+                )
+
+    def _last_receive(self, prepared: Prepared) -> bool:
+        limit = self.function.settings.max_receive_count
+        return bool(limit) and prepared.receive_count >= limit
+
+    # -- outcomes ------------------------------------------------------------------------------
+    def _dead_letter(self, record: SQSRecord, prepared: Prepared, exc: BaseException, log: dict, parked: bool = False) -> dict:
         reason = _reason(exc)
-        self._dead_letters.send(record, reason=reason, error_type=type(exc).__name__)
+        if parked:
+            limit = self.function.settings.max_receive_count
+            reason = f"still failing on its last allowed receive ({prepared.receive_count} of MaxReceiveCount {limit}): {reason}"
+        self.function.dead_letters.send(record, reason=reason, error_type=type(exc).__name__)
         logger.warning("dead-lettered", extra={**log, "reason": reason, "error_type": type(exc).__name__})
-        self._count("DeadLettered")
+        self._count("Parked" if parked else "DeadLettered")
         return {"dead_lettered": reason}
 
-    def _retry_later(self, exc: BaseException, log: dict):
-        logger.warning("will retry", extra={**log, "reason": _reason(exc), "error_type": type(exc).__name__})
+    def _retry_later(self, prepared: Prepared, exc: BaseException, log: dict):
+        reason = _reason(exc)
+        if not isinstance(exc, HeldBack):
+            self._blocked[prepared.group] = (
+                f"{prepared.subject} of the same deferred payment, which failed earlier in this batch: {reason}"
+            )
+        logger.warning("will retry", extra={**log, "reason": reason, "error_type": type(exc).__name__})
         self._count("RetryLater")
         raise exc
 
     def _count(self, outcome: str) -> None:
         with self._lock:
-            self._outcomes[outcome] += 1
-
-
-def parse_message(model: type[BaseModel], body: str) -> Any:
-    """Validate an SQS body against the message contract; every failure is an InvalidMessage."""
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors())
-        raise InvalidMessage(f"invalid {model.__name__}: {problems}") from None
+            self.outcomes[outcome] += 1
 
 
 class OrderedBatchProcessor(BatchProcessor):
     """Powertools' BatchProcessor (partial batch responses), run concurrently across ordering groups."""
 
-    def __init__(self, max_workers: int = 10):
+    def __init__(self, group_of: Callable[[dict], str], max_workers: int = 10):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self._group_of = group_of
         self._max_workers = max(1, max_workers)
 
     def process(self) -> list[tuple]:
-        groups = group_records(self.records)
+        groups: dict[str, list[dict]] = {}
+        for record in self.records:
+            groups.setdefault(self._group_of(record), []).append(record)
         if len(groups) == 1 or self._max_workers == 1:
-            return [result for group in groups for result in self._process_group(group)]
+            return [result for group in groups.values() for result in self._process_group(group)]
         with ThreadPoolExecutor(max_workers=min(self._max_workers, len(groups))) as pool:
-            return [result for results in pool.map(self._process_group, groups) for result in results]
+            return [result for results in pool.map(self._process_group, groups.values()) for result in results]
 
     def _process_group(self, records: list[dict]) -> list[tuple]:
-        results: list[tuple] = []
-        for record in records:
-            if results and results[-1][0] == "fail":
-                results.append(self._skip(record))
-            else:
-                results.append(self._process_record(record))
-        return results
-
-    def _skip(self, record: dict) -> tuple:
-        try:
-            raise RuntimeError("not tried: an earlier record of the same deferred payment failed in this batch")
-        except RuntimeError as exc:
-            return self.failure_handler(record=SQSRecord(record), exception=(type(exc), exc, None))
-
-
-def group_records(records: list[dict]) -> list[list[dict]]:
-    """Group by FIFO message group, else by the body's deferred payment id; unparseable records stand alone."""
-    groups: dict[str, list[dict]] = {}
-    for record in records:
-        groups.setdefault(_ordering_key(record), []).append(record)
-    return list(groups.values())
-
-
-def _ordering_key(record: dict) -> str:
-    group = (record.get("attributes") or {}).get("MessageGroupId")
-    if group:
-        return f"group:{group}"
-    try:
-        body = json.loads(record.get("body") or "")
-        key = body.get("deferred_payment_id") if isinstance(body, dict) else None
-    except ValueError:
-        key = None
-    return f"dp:{key}" if isinstance(key, str) else f"msg:{record.get('messageId')}"
+        return [self._process_record(record) for record in records]
 
 
 def _deadline(context: Any) -> float:
@@ -187,5 +265,10 @@ def _deadline(context: Any) -> float:
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, IdempotencyValidationError):
-        return "event_id was already used for a message with different content; nothing was applied for this one"
-    return str(exc) or type(exc).__name__
+        return (
+            "event_id was already used for a message with different content (deferred payment, amount, flags or "
+            "metadata); nothing was applied for this one"
+        )
+    text = str(exc) or type(exc).__name__
+    context = failure_context(exc)
+    return f"{text} ({context})" if context else text

@@ -31,7 +31,13 @@ class HokodoError(PostSaleError):
     """Hokodo answered with an error status. Carries the API's own message, like stripe-python's errors."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, detail: object = None, action: str = "", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        detail: object = None,
+        action: str = "",
+        retry_after: float | None = None,
     ):
         super().__init__(message)
         self.status = status

@@ -1,36 +1,112 @@
 """Message contracts (what upstream systems send) and Hokodo's response shapes.
 
 Money is an integer number of minor units everywhere: strict ints only, so a float, a numeric
-string, a boolean, zero or a negative amount is rejected rather than coerced.
+string, a boolean, zero or a negative amount is rejected rather than coerced. Bodies are parsed
+strictly (no NaN or Infinity, no duplicate keys, bounded size and depth) before the model sees them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-MinorUnits = Annotated[int, Field(strict=True, gt=0, description="A positive amount in integer minor units (pence, cents).")]
+from . import strict_json
+from .errors import InvalidMessage
+from .settings import DEFAULT_MAX_AMOUNT
+
+MAX_MESSAGE_BYTES = 16 * 1024
+MAX_METADATA_BYTES = 4 * 1024
+MAX_METADATA_DEPTH = 5
+MAX_AFTER = 10
+
+
+def _bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if strict_json.deeper_than(value, MAX_METADATA_DEPTH):
+        raise ValueError(f"metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"metadata is {size} bytes as JSON, more than {MAX_METADATA_BYTES}")
+    return value
+
+
+MinorUnits = Annotated[
+    int,
+    Field(
+        strict=True,
+        gt=0,
+        description=(
+            "A positive amount in integer minor units (pence, cents). JSON numbers with a fraction or an exponent "
+            f"(100.0, 1e3) are refused even where JSON Schema calls them integers; above the deployment's MaxAmount "
+            f"(default {DEFAULT_MAX_AMOUNT}) is refused."
+        ),
+    ),
+]
 EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=200)]
 DeferredPaymentId = Annotated[
     str, StringConstraints(strict=True, pattern=r"^defpay-[A-Za-z0-9]{1,64}$"), Field(description="Hokodo deferred payment id.")
 ]
-Metadata = Annotated[dict[str, Any], Field(default_factory=dict, description="Key-value pairs passed to Hokodo as is.")]
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded_metadata),
+    Field(
+        default_factory=dict,
+        description=(
+            f"Key-value pairs passed to Hokodo as is: at most {MAX_METADATA_BYTES} bytes as JSON, "
+            f"nested at most {MAX_METADATA_DEPTH} levels."
+        ),
+    ),
+]
+EventKind = Literal["shipment", "return", "cancellation"]
+
+
+class EventRef(BaseModel):
+    """An earlier upstream event that must have taken effect first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    kind: EventKind
+    event_id: EventId
 
 
 class _Message(BaseModel):
     """Common shape of every upstream post-sale message. Unknown fields are an error, not ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    # What defines the action: the idempotency payload hash covers these fields only, so an optional field
+    # added in a later release does not make an in-flight redelivery look like other content.
+    ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "metadata")
 
     event_id: EventId = Field(description="The upstream's own unique id of the business event: the idempotency key.")
     deferred_payment_id: DeferredPaymentId
     metadata: Metadata
+    after: Annotated[
+        tuple[EventRef, ...],
+        Field(
+            max_length=MAX_AFTER,
+            description=(
+                "Earlier upstream events (of any queue) that must have taken effect before this one; the message waits "
+                "for them, then is dead-lettered naming the missing one. The queues are not ordered with each other."
+            ),
+        ),
+    ] = ()
+
+    @property
+    def ordering_key(self) -> str:
+        """Records with the same key are applied in their order within a batch."""
+        return self.deferred_payment_id
+
+    @property
+    def amounts(self) -> tuple[int, ...]:
+        amount = getattr(self, "amount", None)
+        return () if amount is None else (amount,)
 
 
 class ShipmentMessage(_Message):
     """Goods shipped: capture `amount`, or the remaining authorisation with `capture_remaining: true`."""
 
+    ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "capture_remaining", "final", "metadata")
     amount: MinorUnits | None = None
     capture_remaining: Annotated[bool, Field(strict=True)] = False
     final: Annotated[
@@ -98,6 +174,7 @@ class ReturnMessage(_Message):
 class CancellationMessage(_Message):
     """Order (partly) cancelled: void `amount` of the authorisation, or all of it with `remaining: true`."""
 
+    ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "remaining", "metadata")
     amount: MinorUnits | None = None
     remaining: Annotated[bool, Field(strict=True)] = False
 
@@ -106,3 +183,23 @@ class CancellationMessage(_Message):
         if (self.amount is None) == (not self.remaining):
             raise ValueError("a cancellation needs exactly one of `amount` or `remaining: true`")
         return self
+
+
+def parse_message(model: type[_Message], body: str, *, max_amount: int = DEFAULT_MAX_AMOUNT) -> Any:
+    """Read an SQS body under the message contract; every way it can fail is an InvalidMessage with the reason."""
+    size = len(body.encode())
+    if size > MAX_MESSAGE_BYTES:
+        raise InvalidMessage(f"invalid {model.__name__}: the message is {size} bytes, more than {MAX_MESSAGE_BYTES}")
+    try:
+        data = strict_json.loads(body)
+    except ValueError as exc:
+        raise InvalidMessage(f"invalid {model.__name__}: Invalid JSON: {exc}") from None
+    try:
+        message = model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors())
+        raise InvalidMessage(f"invalid {model.__name__}: {problems}") from None
+    for amount in message.amounts:
+        if amount > max_amount:
+            raise InvalidMessage(f"invalid {model.__name__}: amount {amount} is above this deployment's MaxAmount ({max_amount})")
+    return message

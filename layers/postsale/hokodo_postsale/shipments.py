@@ -4,7 +4,6 @@ when the order is final, void what is left of the authorisation."""
 from __future__ import annotations
 
 from .actions import ApplyContext, applied
-from .idempotency import hokodo_idempotency_key
 from .models import PostSaleEvent, ShipmentMessage
 from .settings import Settings
 
@@ -14,13 +13,14 @@ KIND = "shipment"
 def apply_shipment(message: ShipmentMessage, ctx: ApplyContext) -> dict:
     dp, meta, hokodo = message.deferred_payment_id, message.metadata, ctx.hokodo
     if message.capture_remaining:
-        capture = hokodo.capture_remaining(dp, idempotency_key=_key(message, "capture_remaining"), metadata=meta)
-        actions = [applied("capture_remaining", capture)]
+        action = "capture_remaining"
+        capture = ctx.perform(action, lambda key: hokodo.capture_remaining(dp, idempotency_key=key, metadata=meta))
     else:
-        capture = hokodo.capture(dp, message.amount, idempotency_key=_key(message, "capture"), metadata=meta)
-        actions = [applied("capture", capture)]
+        action = "capture"
+        capture = ctx.perform(action, lambda key: hokodo.capture(dp, message.amount, idempotency_key=key, metadata=meta))
+    actions = [applied(action, capture)]
     if _voids_remaining(message, ctx.settings, capture):
-        void = hokodo.void_remaining(dp, idempotency_key=_key(message, "void_remaining"), metadata=meta)
+        void = ctx.perform("void_remaining", lambda key: hokodo.void_remaining(dp, idempotency_key=key, metadata=meta))
         actions.append(applied("void_remaining", void))
     return {"deferred_payment_id": dp, "actions": actions}
 
@@ -29,7 +29,3 @@ def _voids_remaining(message: ShipmentMessage, settings: Settings, capture: Post
     final = message.final if message.final is not None else settings.fulfilment_policy.voids_remaining_after_capture
     # Nothing is left to void after capture_remaining, or after a capture that went beyond the authorisation.
     return final and not message.capture_remaining and capture.changes.unprotected_captures == 0
-
-
-def _key(message: ShipmentMessage, action: str) -> str:
-    return hokodo_idempotency_key(KIND, message.event_id, action)
