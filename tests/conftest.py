@@ -124,25 +124,53 @@ class Bundle:
         """Deliver everything visible, the way Lambda's event source would, until the queue is empty."""
         return self.source.drain(self.context)
 
-    def dead_letters(self) -> list[dict]:
-        """Every message in the DLQ, as {body, reason, error_type} (reason None when SQS redrove it)."""
-        found = []
+    def dead_letters(self, keep: bool = False) -> list[dict]:
+        """Every message in the DLQ, as {body, reason, error_type, attributes} (reason None when SQS redrove it).
+        Read messages are deleted unless `keep` (then they stay, e.g. for `redrive`)."""
+        found, seen = [], set()
         while True:
-            batch = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
-                "Messages", []
-            )
-            if not batch:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0 if keep else 30
+            ).get("Messages", [])
+            fresh = [m for m in batch if m["MessageId"] not in seen]
+            if not fresh:
                 return found
-            for m in batch:
+            for m in fresh:
+                seen.add(m["MessageId"])
                 attrs = m.get("MessageAttributes", {})
                 found.append(
                     {
                         "body": m["Body"],
                         "reason": attrs.get("hokodo_postsale.reason", {}).get("StringValue"),
                         "error_type": attrs.get("hokodo_postsale.error_type", {}).get("StringValue"),
+                        "attributes": attrs,
                     }
                 )
+                if not keep:
+                    self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+
+    def redrive(self) -> int:
+        """What SQS's message move task (StartMessageMoveTask) does, which moto lacks: each DLQ message is sent
+        to the source queue again as a new message, with its body and attributes, and deleted from the DLQ."""
+        moved = 0
+        while batch := self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]).get(
+            "Messages", []
+        ):
+            for m in batch:
+                extra = {"MessageGroupId": "redrive"} if self.fifo else {}
+                attributes = m.get("MessageAttributes", {})
+                self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=m["Body"], MessageAttributes=attributes, **extra)
                 self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=m["ReceiptHandle"])
+                moved += 1
+        return moved
+
+    def invoke(self, received: list[dict], receive_counts: list[int] | None = None) -> dict:
+        """Invoke the handler once with Lambda's event for these received messages; `receive_counts` sets each
+        record's ApproximateReceiveCount (what a record that was received more often than its neighbours carries)."""
+        event = self.source.event(received)
+        for record, count in zip(event["Records"], receive_counts or [], strict=False):
+            record["attributes"]["ApproximateReceiveCount"] = str(count)
+        return self.app.lambda_handler(event, self.context())
 
 
 def load_function(kind: str):

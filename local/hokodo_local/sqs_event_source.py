@@ -11,6 +11,7 @@ where Lambda ignores the handler's response and a batch that did not raise is de
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,7 +108,7 @@ class SqsEventSource:
             "messageAttributes": {
                 name: {
                     "stringValue": value.get("StringValue"),
-                    "binaryValue": value.get("BinaryValue"),
+                    "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
                     "stringListValues": [],
                     "binaryListValues": [],
                     "dataType": value["DataType"],

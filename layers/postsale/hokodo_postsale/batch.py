@@ -217,7 +217,14 @@ class Batch:
         if parked:
             limit = self.function.settings.max_receive_count
             reason = f"still failing on its last allowed receive ({prepared.receive_count} of MaxReceiveCount {limit}): {reason}"
-        self.function.dead_letters.send(record, reason=reason, error_type=type(exc).__name__)
+        try:
+            self.function.dead_letters.send(record, reason=reason, error_type=type(exc).__name__)
+        except Exception as failure:  # the record stays on its queue and comes back: nothing is lost
+            logger.exception(
+                "could not dead-letter; left for redelivery", extra={**log, "reason": reason, "failure": str(failure)}
+            )
+            self._count("RetryLater")
+            raise
         logger.warning("dead-lettered", extra={**log, "reason": reason, "error_type": type(exc).__name__})
         self._count("Parked" if parked else "DeadLettered")
         return {"dead_lettered": reason}

@@ -51,6 +51,9 @@ class DeadLetterQueue:
         self._sqs.send_message(**request)
 
     def attributes(self, record: SQSRecord, reason: str, error_type: str) -> dict[str, dict]:
+        """The copy's attributes: the upstream's, then the bundle's, within SQS's count and size limits. What gives
+        way when the body leaves little room, in this order: the upstream's attributes, the bundle's own except the
+        error type, and the reason's length (never below a readable minimum; below that, no attribute at all)."""
         own = {
             PREFIX + "error_type": _string(error_type),
             PREFIX + "source_message_id": _string(record.message_id),
@@ -60,13 +63,13 @@ class DeadLetterQueue:
         upstream = _upstream(record)
         if len(upstream) + len(own) + 1 > MAX_ATTRIBUTES:
             upstream = {PACKED: _string(json.dumps(_packable(upstream), sort_keys=True))}
-        room = self._max_bytes - len(record.body.encode()) - _size(own) - _size({PREFIX + "reason": _string("")})
-        if (
-            upstream and room - _size(upstream) < _MIN_REASON_BYTES
-        ):  # keep a readable reason rather than the upstream's attributes
+        room = self._max_bytes - len(record.body.encode()) - _size({PREFIX + "reason": _string("")})
+        if upstream and room - _size(own) - _size(upstream) < _MIN_REASON_BYTES:
             reason = f"[the upstream's message attributes were dropped: no room beside the body] {reason}"
             upstream = {}
-        room -= _size(upstream)
+        if room - _size(own) < _MIN_REASON_BYTES:
+            own = {PREFIX + "error_type": own[PREFIX + "error_type"]}
+        room -= _size(own) + _size(upstream)
         if room < _MIN_REASON_BYTES:
             return {}  # the body alone fills the message: it goes as it came, and the reason is only logged
         return {**upstream, **own, PREFIX + "reason": _string(_truncate(reason, min(room, _MAX_REASON_BYTES)))}
