@@ -84,6 +84,26 @@ class Demo:
         self.step("Order B: part of it is cancelled (cancellation message -> void)")
         self.send(CANCELLATIONS, {"event_id": "oms-cancel-B-1", "deferred_payment_id": b, "amount": 20_000})
 
+        self.step(
+            "Order B: 15000 ships while Hokodo answers 503 for a while; the cancellation of the rest, sent right after, "
+            "names the shipment in `after` and waits for it"
+        )
+        self.local.admin.add_faults(*[{"status": 503, "path_contains": f"{b}/capture"}] * 4)
+        self.send(
+            SHIPMENTS,
+            {"event_id": "oms-ship-B-1", "deferred_payment_id": b, "amount": 15_000},
+            (
+                CANCELLATIONS,
+                {
+                    "event_id": "oms-cancel-B-rest",
+                    "deferred_payment_id": b,
+                    "remaining": True,
+                    "after": [{"kind": "shipment", "event_id": "oms-ship-B-1"}],
+                },
+            ),
+        )
+        self.show_ledger("B", b)
+
         self.step("A bad message: an amount as a float (money is integer minor units)")
         self.send(SHIPMENTS, {"event_id": "oms-ship-B-1", "deferred_payment_id": b, "amount": 100.5})
 
@@ -108,14 +128,15 @@ class Demo:
         self.printer.line(f"   order {label}: {dp['id']}, authorisation {amount} (minor units), expires {dp['expires_at']}")
         return dp["id"]
 
-    def send(self, entry: EntryPoint, message: dict[str, Any]) -> None:
-        """Send to the queue of the entry point's function (its event source mapping's queue) and let it run."""
-        queue = self._queue_of(entry)
-        if queue is None:
-            return
-        body = json.dumps(message)
-        self.printer.line(f"   SQS send-message {queue.logical_id}: {body}")
-        self.local.sqs.send_message(QueueUrl=queue.url, MessageBody=body)
+    def send(self, entry: EntryPoint, message: dict[str, Any], *more: tuple[EntryPoint, dict[str, Any]]) -> None:
+        """Send to the queue of each entry point's function (its event source mapping's queue), then let them run."""
+        for entry_point, body in ((entry, message), *more):
+            queue = self._queue_of(entry_point)
+            if queue is None:
+                continue
+            text = json.dumps(body)
+            self.printer.line(f"   SQS send-message {queue.logical_id}: {text}")
+            self.local.sqs.send_message(QueueUrl=queue.url, MessageBody=text)
         self.deliver()
 
     def drop(self, entry: EntryPoint, key: str) -> None:
