@@ -23,18 +23,24 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_and_dead_letter():
         "clawback_amount": 5_000,
     }
     assert a["status"] == "captured"
-    assert {k: b[k] for k in LEDGER_FIELDS} == {**zero(), "voided_authorisation": 20_000, "expired_authorisation": 30_000}
-    assert b["status"] == "cancelled"
+    # B: 20000 voided, 15000 captured, then the rest voided by the cancellation that waited for that capture (`after`)
+    assert {k: b[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 15_000, "voided_authorisation": 35_000}
+    assert b["status"] == "captured"
 
-    # Exactly one Hokodo call per business event: the duplicate shipment and the bad message sent nothing.
-    calls = [(r["method"], r["path"].rsplit("/", 2)[-2:], r["body"], r["status"]) for r in result.hokodo_requests]
+    # Exactly one applied Hokodo call per business event: the duplicate shipment and the bad message sent nothing,
+    # and the capture Hokodo answered with 503 was applied once, under one key, after the faults.
+    applied = [r for r in result.hokodo_requests if not r["fault"]]
+    calls = [(r["method"], r["path"].rsplit("/", 2)[-2:], r["body"], r["status"]) for r in applied]
     assert calls == [
         ("POST", [a["id"], "capture"], {"amount": 40_000, "metadata": {"shipment": "SH-1"}}, 201),
         ("POST", [a["id"], "capture_remaining"], {}, 201),
         ("POST", [a["id"], "refund"], {"amount": 15_000}, 201),
         ("POST", [b["id"], "void"], {"amount": 20_000}, 201),
+        ("POST", [b["id"], "capture"], {"amount": 15_000}, 201),
+        ("POST", [b["id"], "void_remaining"], {}, 201),
     ]
     assert all(r["idempotency_key"] and not r["replayed"] for r in result.hokodo_requests)
+    assert len({r["idempotency_key"] for r in result.hokodo_requests if r["path"].endswith(f"{b['id']}/capture")}) == 1
 
     [letter] = result.dead_letters
     assert letter.queue == "ShipmentsDeadLetterQueue"
