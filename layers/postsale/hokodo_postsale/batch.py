@@ -37,7 +37,16 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyVa
 
 from .actions import ApplyContext, failure_context
 from .dead_letters import DeadLetterQueue
-from .errors import AwaitingEarlierEvent, HeldBack, HokodoAuthenticationFailed, InvalidMessage, PermanentError, TransientError
+from .document_drops import Skipped
+from .errors import (
+    AwaitingEarlierEvent,
+    HeldBack,
+    HokodoAuthenticationFailed,
+    InvalidMessage,
+    PermanentError,
+    PostSaleError,
+    TransientError,
+)
 from .event_state import BatchView, EventStore
 from .hokodo import HokodoClient
 from .hokodo_credentials import HokodoClientProvider
@@ -53,10 +62,20 @@ ApplyFn = Callable[[Any, ApplyContext], dict]
 class QueueFunction:
     """One queue's Lambda: `kind` names the business event (shipment, return, cancellation)."""
 
-    def __init__(self, *, kind: str, message_model: Any, apply: ApplyFn, settings: Settings | None = None):
+    def __init__(
+        self,
+        *,
+        kind: str,
+        message_model: Any,
+        apply: ApplyFn,
+        settings: Settings | None = None,
+        parse: Callable[[str], Any] | None = None,
+    ):
+        """`parse(body)` reads a record's body into a message (default: `message_model`'s contract), a `Skipped`, or
+        raises a PostSaleError (permanent: dead-lettered with its reason; transient: retried)."""
         self.kind = kind
         self.settings = settings or Settings.from_env()
-        self.parse = functools.partial(parse_message, message_model, max_amount=self.settings.max_amount)
+        self.parse = parse or functools.partial(parse_message, message_model, max_amount=self.settings.max_amount)
         self._apply_fn = apply
         self._config = idempotency_config(self.settings.idempotency_ttl_seconds, message_model.ACTION_FIELDS)
         self._persistence = persistence_layer(self.settings.idempotency_table, kind, self._config)
@@ -111,8 +130,9 @@ class Prepared:
     message_id: str
     receive_count: int
     group: str  # records of one group are applied in order
-    message: Any = None  # the validated message, or None when `error` says why not
-    error: InvalidMessage | None = None
+    message: Any = None  # the validated message, or None when `error` or `skipped` says why not
+    error: PostSaleError | None = None
+    skipped: str | None = None
 
     @property
     def subject(self) -> str:
@@ -137,11 +157,16 @@ class Batch:
         attributes = record.get("attributes") or {}
         prepared = Prepared(message_id, int(attributes.get("ApproximateReceiveCount") or 1), f"msg:{message_id}")
         try:
-            prepared.message = self.function.parse(record.get("body") or "")
-        except InvalidMessage as exc:
+            message = self.function.parse(record.get("body") or "")
+        except PostSaleError as exc:
             prepared.error = exc
         except Exception as exc:  # whatever a body does to a parser, it is this record's reason, not the batch's
             prepared.error = InvalidMessage(f"unreadable message: {type(exc).__name__}: {exc}")
+        else:
+            if isinstance(message, Skipped):
+                prepared.skipped = message.reason
+            else:
+                prepared.message = message
         group = attributes.get("MessageGroupId")
         if group:
             prepared.group = f"group:{group}"
@@ -165,26 +190,35 @@ class Batch:
         prepared = self.prepared[record.message_id]
         log = {"kind": self.function.kind, "message_id": record.message_id, "receive_count": prepared.receive_count}
         if prepared.message is not None:
-            log.update(event_id=prepared.message.event_id, deferred_payment_id=prepared.message.ordering_key)
+            log.update(prepared.message.correlation)
+        if prepared.skipped is not None:
+            logger.info("skipped", extra={**log, "reason": prepared.skipped})
+            self._count("Skipped")
+            return {"skipped": prepared.skipped}
         try:
             result = self._apply(prepared)
-        except AwaitingEarlierEvent as exc:
-            if prepared.receive_count < self.function.settings.out_of_order_max_receives and not self._last_receive(prepared):
-                return self._retry_later(prepared, exc, log)
-            return self._dead_letter(record, prepared, exc, log)
-        except (PermanentError, IdempotencyValidationError) as exc:
-            return self._dead_letter(record, prepared, exc, log)
-        except Exception as exc:  # transient, in progress elsewhere, or unexpected: SQS redelivers it
-            if isinstance(exc, HokodoAuthenticationFailed):
-                self.function.hokodo.refresh()
-            if self._last_receive(prepared):
-                return self._dead_letter(record, prepared, exc, log, parked=True)
-            return self._retry_later(prepared, exc, log)
+        except Exception as exc:
+            return self._failed(record, prepared, exc, log)
         with self._lock:
             self._taken_effect_now.add(self.function.record_key(self.function.kind, prepared.message.event_id))
         logger.info("applied", extra={**log, "actions": result.get("actions")})
         self._count("Applied")
         return result
+
+    def _failed(self, record: SQSRecord, prepared: Prepared, exc: Exception, log: dict) -> dict:
+        """Dead-letter a permanent failure (or a wait that lasted too long), else leave it for redelivery (raises)."""
+        if isinstance(exc, AwaitingEarlierEvent):
+            waited_enough = prepared.receive_count >= self.function.settings.out_of_order_max_receives
+            if waited_enough or self._last_receive(prepared):
+                return self._dead_letter(record, prepared, exc, log)
+            return self._retry_later(prepared, exc, log)
+        if isinstance(exc, (PermanentError, IdempotencyValidationError)):
+            return self._dead_letter(record, prepared, exc, log)
+        if isinstance(exc, HokodoAuthenticationFailed):
+            self.function.hokodo.refresh()
+        if self._last_receive(prepared):  # transient, in progress elsewhere, or unexpected, for the last time
+            return self._dead_letter(record, prepared, exc, log, parked=True)
+        return self._retry_later(prepared, exc, log)
 
     def _apply(self, prepared: Prepared) -> dict:
         if prepared.error is not None:
@@ -214,6 +248,9 @@ class Batch:
     # -- outcomes ------------------------------------------------------------------------------
     def _dead_letter(self, record: SQSRecord, prepared: Prepared, exc: BaseException, log: dict, parked: bool = False) -> dict:
         reason = _reason(exc)
+        location = getattr(prepared.message, "location", None)
+        if location and location not in reason:
+            reason = f"{location}: {reason}"
         if parked:
             limit = self.function.settings.max_receive_count
             reason = f"still failing on its last allowed receive ({prepared.receive_count} of MaxReceiveCount {limit}): {reason}"

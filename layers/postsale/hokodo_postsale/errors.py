@@ -86,6 +86,10 @@ class InvalidIdentifier(PermanentError):
     """An id that would not be a single path segment of Hokodo's API (e.g. `../x`): nothing is sent."""
 
 
+class DocumentUnavailable(PermanentError):
+    """The object version a notification names was deleted or overwritten before it was processed."""
+
+
 class AwaitingEarlierEvent(TransientError):
     """Hokodo refused this event, but an earlier business event it depends on (e.g. the shipment a
     return reverses) may still be on its way. Retried until the record's receive count reaches the

@@ -98,6 +98,11 @@ class _Message(BaseModel):
         return self.deferred_payment_id
 
     @property
+    def correlation(self) -> dict[str, str]:
+        """What every log line about this message carries."""
+        return {"event_id": self.event_id, "deferred_payment_id": self.deferred_payment_id}
+
+    @property
     def amounts(self) -> tuple[int, ...]:
         amount = getattr(self, "amount", None)
         return () if amount is None else (amount,)
@@ -163,6 +168,25 @@ class DeferredPayment(BaseModel):
     voided_authorisation: int = 0
     expired_authorisation: int = 0
     clawback_amount: int = 0
+
+    @property
+    def order_id(self) -> str | None:
+        """The Hokodo order this deferred payment belongs to (`order` is its id, or the order itself when expanded)."""
+        return self.order.get("id") if isinstance(self.order, dict) else self.order
+
+
+class OrderDocument(BaseModel):
+    """Hokodo's answer to an order document upload (201) or read (200)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    id: str
+    order: str
+    doc_type: str
+    description: str | None = None
+    amount: int | None = None
+    metadata: dict[str, Any] | None = None
+    file: str | None = None
 
 
 class ReturnMessage(_Message):

@@ -22,6 +22,7 @@ class FulfilmentPolicy(StrEnum):
 
 
 DEFAULT_MAX_AMOUNT = 1_000_000_000  # 10,000,000.00 in a two-decimal currency: the template's MaxAmount default
+DEFAULT_MAX_DOCUMENT_BYTES = 25_000_000  # the template's MaxDocumentBytes default
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Settings:
     out_of_order_max_receives: int
     max_receive_count: int  # the source queue's maxReceiveCount: the last receive is parked by the bundle, with its reason
     max_amount: int  # the largest amount (minor units) a message may carry
+    max_document_bytes: int  # the largest document uploaded; /tmp (EphemeralStorage) must hold it
 
     @classmethod
     def from_env(cls, env: os._Environ | dict = os.environ) -> "Settings":
@@ -56,4 +58,5 @@ class Settings:
             out_of_order_max_receives=int(env.get("OUT_OF_ORDER_MAX_RECEIVES", "3")),
             max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "0")),  # 0: unknown, SQS's redrive policy alone decides
             max_amount=int(env.get("MAX_AMOUNT", str(DEFAULT_MAX_AMOUNT))),
+            max_document_bytes=int(env.get("MAX_DOCUMENT_BYTES", str(DEFAULT_MAX_DOCUMENT_BYTES))),
         )

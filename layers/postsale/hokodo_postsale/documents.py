@@ -1,0 +1,87 @@
+"""Documents dropped in S3 become Hokodo order documents: uploaded once, verified, and tagged.
+
+Hokodo holds an order's payout items in `awaiting_document` until its invoice is uploaded, so this path
+gates the merchant's cash. Per drop: read the version the notification names (spooled to /tmp, checked
+to be a PDF), resolve a deferred payment to its order, upload it (multipart, as the guide says) under an
+Idempotency-Key derived from bucket, key and version, read the document back to verify it, and tag the
+S3 version with Hokodo's document id so the merchant can see what was sent.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from .actions import ApplyContext
+from .document_drops import DocumentDrop, document_fields
+from .errors import HokodoProtocolError
+from .models import OrderDocument
+from .s3_documents import TAG, DocumentsBucket
+
+KIND = "document"
+PDF = "application/pdf"
+logger = Logger()
+
+
+class DocumentUploader:
+    def __init__(self, bucket: DocumentsBucket, metrics_namespace: str | None = None):
+        self.bucket = bucket
+        self._namespace = metrics_namespace
+
+    def __call__(self, drop: DocumentDrop, ctx: ApplyContext) -> dict:
+        hokodo = ctx.hokodo
+        spooled = self.bucket.spool(drop)
+        with spooled.file:
+            fields = document_fields(spooled.metadata, drop.location, ctx.settings.max_amount)
+            order_id = drop.target if drop.target.startswith("order-") else hokodo.get_deferred_payment(drop.target).order_id
+            document = ctx.perform(
+                "upload",
+                lambda key: hokodo.upload_document(
+                    order_id,
+                    file=spooled.file,
+                    filename=drop.filename,
+                    content_type=PDF,
+                    doc_type=drop.doc_type,
+                    description=fields.description,
+                    amount=fields.amount,
+                    metadata=fields.metadata,
+                    idempotency_key=key,
+                ),
+                OrderDocument,
+            )
+        ctx.checkpoint()  # the upload is never repeated, whatever happens to the verification or the tag
+        self._verify(ctx, drop, document, fields.amount, spooled.size)
+        tagged = self.bucket.tag(drop, spooled.version_id, document.id)
+        if not tagged:
+            logger.warning("not tagged: the object already has ten tags", extra={"key": drop.key, "document_id": document.id})
+        self._count(drop.doc_type)
+        return {
+            "order_id": order_id,
+            "document_id": document.id,
+            "doc_type": drop.doc_type,
+            "size": spooled.size,
+            "sha256": spooled.sha256,
+            "version_id": spooled.version_id,
+            "tag": TAG if tagged else None,
+        }
+
+    @staticmethod
+    def _verify(ctx: ApplyContext, drop: DocumentDrop, document: OrderDocument, amount: int | None, size: int) -> None:
+        """Read the document back: Hokodo must hold what was sent (type, amount, and the file's size when its URL says)."""
+        stored = ctx.hokodo.get_document(document.order, document.id)
+        stored_size = ctx.hokodo.document_file_size(stored.file) if stored.file else None
+        wrong = [
+            f"{name} {got!r} (sent {sent!r})"
+            for name, got, sent in (("doc_type", stored.doc_type, drop.doc_type), ("amount", stored.amount, amount))
+            if got != sent
+        ]
+        if stored_size is not None and stored_size != size:
+            wrong.append(f"file size {stored_size} (sent {size})")
+        if wrong:
+            raise HokodoProtocolError(
+                f"{drop.location}: Hokodo's document {document.id} does not hold what was sent: {'; '.join(wrong)}"
+            )
+
+    def _count(self, doc_type: str) -> None:
+        with single_metric(name="DocumentUploaded", unit=MetricUnit.Count, value=1, namespace=self._namespace) as metric:
+            metric.add_dimension(name="doc_type", value=doc_type)

@@ -1,0 +1,108 @@
+"""The documents bucket: read the version a notification names, spool it to /tmp, and tag it afterwards.
+
+The object is streamed from S3 to a temporary file in 1 MiB chunks and uploaded from there: httpx needs
+a file whose length it can learn without reading it into memory (encode/httpx#2249), and an S3 body is
+not seekable. Memory stays at a chunk or two whatever the document's size; /tmp (the function's
+EphemeralStorage) must hold the largest document allowed (MAX_DOCUMENT_BYTES).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import IO, Any
+
+from .document_drops import DocumentDrop
+from .errors import DocumentUnavailable, InvalidMessage
+
+PDF_MAGIC = b"%PDF-"
+_CHUNK = 1024 * 1024
+TAG = "hokodo-document-id"
+
+
+@dataclass
+class SpooledDocument:
+    file: IO[bytes]  # at position 0; the caller closes it
+    size: int
+    sha256: str
+    version_id: str | None
+    metadata: dict[str, str]
+
+
+class DocumentsBucket:
+    """`s3_client` is a factory: the client is made on the first document, not at cold start."""
+
+    def __init__(self, s3_client: Callable[[], Any], max_bytes: int):
+        self._make_client = s3_client
+        self.max_bytes = max_bytes
+
+    @cached_property
+    def _s3(self) -> Any:
+        return self._make_client()
+
+    def spool(self, drop: DocumentDrop) -> SpooledDocument:
+        """The bytes of the version the notification names, checked (a PDF, not empty, not too large), in a temp file.
+        Raises DocumentUnavailable when that version is no longer the object's current one (deleted or overwritten
+        before it was processed: the newer version has its own notification), InvalidMessage for bad content."""
+        response = self._get_current(drop)
+        body = response["Body"]
+        try:
+            self._check_same_version(drop, response)
+            length = int(response.get("ContentLength") or 0)
+            self._check_size(drop, length)
+            return self._copy(drop, body, response)
+        finally:
+            body.close()
+
+    def tag(self, drop: DocumentDrop, version_id: str | None, document_id: str) -> bool:
+        """Tag the version with Hokodo's document id, keeping its other tags; False when it already has ten others."""
+        version = {"VersionId": version_id} if version_id else {}
+        tags = [t for t in self._s3.get_object_tagging(Bucket=drop.bucket, Key=drop.key, **version)["TagSet"] if t["Key"] != TAG]
+        if len(tags) >= 10:
+            return False
+        tags.append({"Key": TAG, "Value": document_id})
+        self._s3.put_object_tagging(Bucket=drop.bucket, Key=drop.key, Tagging={"TagSet": tags}, **version)
+        return True
+
+    def _get_current(self, drop: DocumentDrop) -> dict:
+        try:
+            return self._s3.get_object(Bucket=drop.bucket, Key=drop.key)
+        except self._s3.exceptions.NoSuchKey:
+            raise DocumentUnavailable(f"{drop.location}: deleted before it was processed; nothing was uploaded") from None
+
+    @staticmethod
+    def _check_same_version(drop: DocumentDrop, response: dict) -> None:
+        current_version, current_etag = response.get("VersionId"), str(response.get("ETag") or "").strip('"')
+        if (drop.version_id and current_version != drop.version_id) or (not drop.version_id and current_etag != drop.etag):
+            current = f"version {current_version}" if drop.version_id else f"ETag {current_etag}"
+            raise DocumentUnavailable(
+                f"{drop.location}: overwritten before it was processed (the current object is {current}); nothing was "
+                "uploaded for this version, the newer one is uploaded by its own notification"
+            )
+
+    def _check_size(self, drop: DocumentDrop, size: int) -> None:
+        if size == 0:
+            raise InvalidMessage(f"{drop.location}: the object is empty")
+        if size > self.max_bytes:
+            raise InvalidMessage(f"{drop.location}: {size} bytes, more than MaxDocumentBytes ({self.max_bytes})")
+
+    def _copy(self, drop: DocumentDrop, body: Any, response: dict) -> SpooledDocument:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
+        digest, size = hashlib.sha256(), 0
+        try:
+            for chunk in iter(lambda: body.read(_CHUNK), b""):
+                if size == 0 and not chunk.startswith(PDF_MAGIC):
+                    raise InvalidMessage(f"{drop.location}: not a PDF (the file does not start with %PDF-)")
+                size += len(chunk)
+                self._check_size(drop, size)
+                digest.update(chunk)
+                spool.write(chunk)
+            self._check_size(drop, size)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return SpooledDocument(spool, size, digest.hexdigest(), response.get("VersionId"), response.get("Metadata") or {})
