@@ -8,15 +8,13 @@ import sys
 import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import admin_api, api
 from .idempotency import CONFLICT, MAX_KEY_LENGTH, Stored, fingerprint
+from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
-
-if TYPE_CHECKING:
-    from .app import Emulator
 
 MAX_BODY = 25 * 1024 * 1024
 # Responses worth replaying for an Idempotency-Key: what the handler decided, not transient
@@ -35,7 +33,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Emulator) -> None:
+    def __init__(self, address: tuple[str, int], app: EmulatorParts) -> None:
         self.app = app
         self._track_lock = threading.Lock()
         self._open_connections: set[socket.socket] = set()
