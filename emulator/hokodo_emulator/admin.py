@@ -96,6 +96,8 @@ class AdminClient:
         return self._call("PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []})
 
     def add_faults(self, *faults: dict) -> dict:
+        """Queue faults, e.g. {"status": 302, "headers": {"Location": "https://elsewhere/"}, "count": 4} or
+        {"trickle": 0.05, "path_contains": "/capture"}; the README lists them all."""
         return self._call("POST", "faults/next", list(faults))
 
     def clear_faults(self) -> dict:
