@@ -103,6 +103,19 @@ class AdminClient:
     def clear_faults(self) -> dict:
         return self._call("DELETE", "faults")
 
+    # -- idempotency -------------------------------------------------------------------------------
+    def idempotency(self) -> dict:
+        """{"replay_4xx": bool, "keys": the number of stored keys}."""
+        return self._call("GET", "idempotency")
+
+    def set_idempotency(self, *, replay_4xx: bool) -> dict:
+        """replay_4xx=False: refusals (4xx) are no longer stored, so a retry under the same key runs afresh."""
+        return self._call("PUT", "idempotency", {"replay_4xx": replay_4xx})
+
+    def forget_idempotency_keys(self) -> dict:
+        """Forget every stored key, as if Hokodo's key retention had expired; the ledger is kept."""
+        return self._call("DELETE", "idempotency")
+
     # -- misc --------------------------------------------------------------------------------------
     def reset(self) -> None:
         self._call("POST", "reset")

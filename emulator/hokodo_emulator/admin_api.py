@@ -154,6 +154,23 @@ def _add_faults(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.faults.snapshot())
 
 
+def _get_idempotency(app: EmulatorParts, req: Request) -> Response:
+    return Response(200, app.state.idempotency.view())
+
+
+def _put_idempotency(app: EmulatorParts, req: Request) -> Response:
+    data = _body(req)
+    if set(data) != {"replay_4xx"} or type(data["replay_4xx"]) is not bool:
+        raise _Invalid({"detail": 'Expected {"replay_4xx": true or false}.'})
+    app.state.idempotency.replay_4xx = data["replay_4xx"]
+    return Response(200, app.state.idempotency.view())
+
+
+def _forget_idempotency_keys(app: EmulatorParts, req: Request) -> Response:
+    app.state.idempotency.forget()
+    return Response(200, app.state.idempotency.view())
+
+
 def _reset(app: EmulatorParts, req: Request) -> Response:
     app.reset()
     return Response(200, {"status": "reset"})
@@ -171,6 +188,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("documents", "*"), {"GET": _document}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
     (("faults", "next"), {"POST": _add_faults}),
+    (("idempotency",), {"GET": _get_idempotency, "PUT": _put_idempotency, "DELETE": _forget_idempotency_keys}),
     (("reset",), {"POST": _reset}),
 )
 

@@ -19,9 +19,6 @@ from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
 
 MAX_BODY = 25 * 1024 * 1024
-# Responses worth replaying for an Idempotency-Key: what the handler decided, not transient
-# conditions (auth, throttling, server errors).
-_NOT_STORED = {401, 403, 429}
 
 
 class _ClientGone(Exception):
@@ -275,6 +272,6 @@ class Handler(BaseHTTPRequestHandler):
                     return Response(422, dict(CONFLICT)), False
                 return Response(stored.status, raw=stored.body, content_type=stored.content_type), True
             response = api.handle(app.state, req)
-            if response.status < 500 and response.status not in _NOT_STORED:
+            if store.keeps(response.status):
                 store.put(key, Stored(fp, response.status, response.encode(), response.content_type))
             return response, False
