@@ -96,10 +96,25 @@ class AdminClient:
         return self._call("PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []})
 
     def add_faults(self, *faults: dict) -> dict:
+        """Queue faults, e.g. {"status": 302, "headers": {"Location": "https://elsewhere/"}, "count": 4} or
+        {"trickle": 0.05, "path_contains": "/capture"}; the README lists them all."""
         return self._call("POST", "faults/next", list(faults))
 
     def clear_faults(self) -> dict:
         return self._call("DELETE", "faults")
+
+    # -- idempotency -------------------------------------------------------------------------------
+    def idempotency(self) -> dict:
+        """{"replay_4xx": bool, "keys": the number of stored keys}."""
+        return self._call("GET", "idempotency")
+
+    def set_idempotency(self, *, replay_4xx: bool) -> dict:
+        """replay_4xx=False: refusals (4xx) are no longer stored, so a retry under the same key runs afresh."""
+        return self._call("PUT", "idempotency", {"replay_4xx": replay_4xx})
+
+    def forget_idempotency_keys(self) -> dict:
+        """Forget every stored key, as if Hokodo's key retention had expired; the ledger is kept."""
+        return self._call("DELETE", "idempotency")
 
     # -- misc --------------------------------------------------------------------------------------
     def reset(self) -> None:

@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from . import ledger
 from .clock import iso
 from .faults import FaultConfigError
+from .parts import EmulatorParts
 from .store import Conflict, NotFound
 from .web import BadJSON, Request, Response, detail, method_not_allowed, not_found
-
-if TYPE_CHECKING:
-    from .app import Emulator
 
 _CREATE_KEYS = {"authorisation", "currency", "id", "order_id", "notification_url", "expiry_days"}
 _ID = re.compile(r"[A-Za-z0-9_.~-]{1,100}")
@@ -27,11 +25,15 @@ class _Invalid(Exception):
         self.body = body
 
 
-def _body(req: Request) -> dict[str, Any]:
+def _json(req: Request) -> Any:
     try:
-        data = req.json()
+        return req.json()
     except BadJSON as exc:
         raise _Invalid({"detail": str(exc)}) from None
+
+
+def _body(req: Request) -> dict[str, Any]:
+    data = _json(req)
     if not isinstance(data, dict):
         raise _Invalid({"detail": "Expected a JSON object."})
     return data
@@ -43,7 +45,7 @@ def _non_negative(value: Any, name: str) -> float:
     return value
 
 
-def handle(app: Emulator, req: Request) -> Response:
+def handle(app: EmulatorParts, req: Request) -> Response:
     parts = [unquote(p) for p in req.path.rstrip("/").split("/")[2:]]  # after "/_admin"
     for pattern, methods in _ROUTES:
         if len(pattern) == len(parts) and all(p in ("*", x) for p, x in zip(pattern, parts, strict=True)):
@@ -55,7 +57,7 @@ def handle(app: Emulator, req: Request) -> Response:
     return not_found()
 
 
-def _run(handler: Callable[..., Response], app: Emulator, req: Request, args: list[str]) -> Response:
+def _run(handler: Callable[..., Response], app: EmulatorParts, req: Request, args: list[str]) -> Response:
     """Call a handler, turning domain exceptions into DRF-style error responses."""
     try:
         return handler(app, req, *args)
@@ -72,23 +74,23 @@ def _run(handler: Callable[..., Response], app: Emulator, req: Request, args: li
     return response
 
 
-def _health(app: Emulator, req: Request) -> Response:
+def _health(app: EmulatorParts, req: Request) -> Response:
     return Response(200, {"status": "ok", "now": iso(app.state.clock.now())})
 
 
-def _list_dps(app: Emulator, req: Request) -> Response:
+def _list_dps(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.state.list_deferred_payments())
 
 
-def _create_dp(app: Emulator, req: Request) -> Response:
+def _create_dp(app: EmulatorParts, req: Request) -> Response:
     return Response(201, _create(app, _body(req)))
 
 
-def _get_dp(app: Emulator, req: Request, dp_id: str) -> Response:
+def _get_dp(app: EmulatorParts, req: Request, dp_id: str) -> Response:
     return Response(200, app.state.get_deferred_payment(dp_id))
 
 
-def _clawback(app: Emulator, req: Request, dp_id: str) -> Response:
+def _clawback(app: EmulatorParts, req: Request, dp_id: str) -> Response:
     data = _body(req)
     metadata = data.get("metadata") or {}
     if not isinstance(metadata, dict):
@@ -98,11 +100,11 @@ def _clawback(app: Emulator, req: Request, dp_id: str) -> Response:
     return Response(201, app.state.clawback(dp_id, data["amount"], metadata))
 
 
-def _get_clock(app: Emulator, req: Request) -> Response:
+def _get_clock(app: EmulatorParts, req: Request) -> Response:
     return Response(200, _clock(app))
 
 
-def _advance_clock(app: Emulator, req: Request) -> Response:
+def _advance_clock(app: EmulatorParts, req: Request) -> Response:
     data = _body(req)
     seconds = _non_negative(data.get("seconds", 0), "seconds")
     days = _non_negative(data.get("days", 0), "days")
@@ -110,53 +112,66 @@ def _advance_clock(app: Emulator, req: Request) -> Response:
     return Response(200, _clock(app))
 
 
-def _requests(app: Emulator, req: Request) -> Response:
+def _requests(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.state.requests())
 
 
-def _clear_requests(app: Emulator, req: Request) -> Response:
+def _clear_requests(app: EmulatorParts, req: Request) -> Response:
     app.state.clear_requests()
     return Response(204)
 
 
-def _webhooks(app: Emulator, req: Request) -> Response:
+def _webhooks(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.webhooks.log())
 
 
-def _clear_webhooks(app: Emulator, req: Request) -> Response:
+def _clear_webhooks(app: EmulatorParts, req: Request) -> Response:
     app.webhooks.reset()
     return Response(204)
 
 
-def _document(app: Emulator, req: Request, doc_id: str) -> Response:
+def _document(app: EmulatorParts, req: Request, doc_id: str) -> Response:
     return Response(200, app.state.document(doc_id).to_admin(req.base_url))
 
 
-def _get_faults(app: Emulator, req: Request) -> Response:
+def _get_faults(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.faults.snapshot())
 
 
-def _put_faults(app: Emulator, req: Request) -> Response:
+def _put_faults(app: EmulatorParts, req: Request) -> Response:
     data = _body(req)
     app.faults.configure(latency_ms=data.get("latency_ms", 0), error_rates=data.get("error_rates"), next=data.get("next"))
     return Response(200, app.faults.snapshot())
 
 
-def _delete_faults(app: Emulator, req: Request) -> Response:
+def _delete_faults(app: EmulatorParts, req: Request) -> Response:
     app.faults.clear()
     return Response(200, app.faults.snapshot())
 
 
-def _add_faults(app: Emulator, req: Request) -> Response:
-    try:
-        specs = req.json()
-    except BadJSON as exc:
-        raise _Invalid({"detail": str(exc)}) from None
-    app.faults.add(specs)
+def _add_faults(app: EmulatorParts, req: Request) -> Response:
+    app.faults.add(_json(req))
     return Response(200, app.faults.snapshot())
 
 
-def _reset(app: Emulator, req: Request) -> Response:
+def _get_idempotency(app: EmulatorParts, req: Request) -> Response:
+    return Response(200, app.state.idempotency.view())
+
+
+def _put_idempotency(app: EmulatorParts, req: Request) -> Response:
+    data = _body(req)
+    if set(data) != {"replay_4xx"} or type(data["replay_4xx"]) is not bool:
+        raise _Invalid({"detail": 'Expected {"replay_4xx": true or false}.'})
+    app.state.idempotency.replay_4xx = data["replay_4xx"]
+    return Response(200, app.state.idempotency.view())
+
+
+def _forget_idempotency_keys(app: EmulatorParts, req: Request) -> Response:
+    app.state.idempotency.forget()
+    return Response(200, app.state.idempotency.view())
+
+
+def _reset(app: EmulatorParts, req: Request) -> Response:
     app.reset()
     return Response(200, {"status": "reset"})
 
@@ -173,16 +188,17 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("documents", "*"), {"GET": _document}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
     (("faults", "next"), {"POST": _add_faults}),
+    (("idempotency",), {"GET": _get_idempotency, "PUT": _put_idempotency, "DELETE": _forget_idempotency_keys}),
     (("reset",), {"POST": _reset}),
 )
 
 
-def _clock(app: Emulator) -> dict[str, Any]:
+def _clock(app: EmulatorParts) -> dict[str, Any]:
     clock = app.state.clock
     return {"now": iso(clock.now()), "offset_seconds": clock.offset.total_seconds()}
 
 
-def _create(app: Emulator, data: dict[str, Any]) -> dict[str, Any]:
+def _create(app: EmulatorParts, data: dict[str, Any]) -> dict[str, Any]:
     unknown = set(data) - _CREATE_KEYS
     if unknown:
         raise _Invalid({"detail": f"Unknown fields: {', '.join(sorted(unknown))}."})

@@ -1,12 +1,15 @@
-"""Fault injection for the public API: latency, random error rates and one-shot faults."""
+"""Fault injection for the public API: latency, random error rates and queued faults (each for `count` requests)."""
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from .web import Response
 
 _DETAILS = {
     500: "A server error occurred.",
@@ -14,6 +17,12 @@ _DETAILS = {
     503: "Service unavailable.",
     504: "Gateway timeout.",
 }
+_KINDS = ("status", "timeout", "trickle", "drop", "drop_after_apply")
+_STATUS_OPTIONS = ("retry_after", "body", "headers")
+_KEYS = {*_KINDS, *_STATUS_OPTIONS, "path_contains", "count"}
+_NO_BODY = (204, 304)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_FRAMING = {"content-length", "transfer-encoding", "connection"}  # the server's own business
 
 
 class FaultConfigError(ValueError):
@@ -22,14 +31,19 @@ class FaultConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """One fault to apply to one request. Exactly one of the kinds is set."""
+    """A fault for the next `count` API requests whose path contains `path_contains`.
+    Exactly one kind is set: status, timeout, trickle, drop or drop_after_apply."""
 
     status: int | None = None
     retry_after: int | None = None
+    body: Any = None  # a JSON value, or a str sent as text/plain; None: a DRF-style detail
+    headers: dict[str, str] | None = None
     timeout: float | None = None
+    trickle: float | None = None  # seconds between the bytes of the response
     drop: bool = False
     drop_after_apply: bool = False
     path_contains: str | None = None
+    count: int = 1
 
     @property
     def label(self) -> str:
@@ -37,36 +51,41 @@ class Fault:
             return f"status:{self.status}"
         if self.timeout is not None:
             return f"timeout:{self.timeout:g}"
+        if self.trickle is not None:
+            return f"trickle:{self.trickle:g}"
         return "drop" if self.drop else "drop_after_apply"
 
-    def response(self) -> tuple[int, dict[str, Any], dict[str, str]]:
-        """Status, DRF-style body and headers of an injected status fault."""
+    def matches(self, path: str) -> bool:
+        return self.path_contains is None or self.path_contains in path
+
+    def response(self) -> Response:
+        """The injected answer of a status fault: a DRF-style detail unless a body was given."""
         assert self.status is not None
         headers: dict[str, str] = {}
+        detail = _DETAILS.get(self.status, "Injected fault.")
         if self.status == 429:
             wait = self.retry_after if self.retry_after is not None else 1
-            unit = "second" if wait == 1 else "seconds"
             headers["Retry-After"] = str(wait)
-            return 429, {"detail": f"Request was throttled. Expected available in {wait} {unit}."}, headers
-        if self.retry_after is not None:
+            detail = f"Request was throttled. Expected available in {wait} second{'' if wait == 1 else 's'}."
+        elif self.retry_after is not None:
             headers["Retry-After"] = str(self.retry_after)
-        return self.status, {"detail": _DETAILS.get(self.status, "Injected fault.")}, headers
+        if isinstance(self.body, str):
+            response = Response(self.status, raw=self.body.encode(), content_type="text/plain; charset=utf-8")
+        else:
+            default = None if self.status in _NO_BODY else {"detail": detail}
+            response = Response(self.status, default if self.body is None else self.body)
+        custom = self.headers or {}
+        response.headers = {k: v for k, v in headers.items() if k.lower() not in {n.lower() for n in custom}}
+        for name, value in custom.items():
+            if name.lower() == "content-type":
+                response.content_type = value
+            else:
+                response.headers[name] = value
+        return response
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.status is not None:
-            out["status"] = self.status
-            if self.retry_after is not None:
-                out["retry_after"] = self.retry_after
-        elif self.timeout is not None:
-            out["timeout"] = self.timeout
-        elif self.drop:
-            out["drop"] = True
-        else:
-            out["drop_after_apply"] = True
-        if self.path_contains is not None:
-            out["path_contains"] = self.path_contains
-        return out
+        """The fault as given (what differs from the defaults); `count` is what is left of it."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
 
 
 def _number(value: Any, name: str, *, integer: bool = False) -> float:
@@ -80,29 +99,55 @@ def _number(value: Any, name: str, *, integer: bool = False) -> float:
 def parse_fault(spec: Any) -> Fault:
     if not isinstance(spec, dict):
         raise FaultConfigError("a fault must be an object")
-    unknown = set(spec) - {"status", "retry_after", "timeout", "drop", "drop_after_apply", "path_contains"}
+    unknown = set(spec) - _KEYS
     if unknown:
         raise FaultConfigError(f"unknown fault keys: {sorted(unknown)}")
-    kinds = [k for k in ("status", "timeout", "drop", "drop_after_apply") if spec.get(k) not in (None, False)]
+    kinds = [k for k in _KINDS if spec.get(k) not in (None, False)]
     if len(kinds) != 1:
-        raise FaultConfigError("a fault needs exactly one of status, timeout, drop, drop_after_apply")
+        raise FaultConfigError(f"a fault needs exactly one of {', '.join(_KINDS)}")
+    kind = kinds[0]
+    if kind != "status" and any(spec.get(k) is not None for k in _STATUS_OPTIONS):
+        raise FaultConfigError(f"{', '.join(_STATUS_OPTIONS)} go with a status fault only")
     path = spec.get("path_contains")
     if path is not None and not isinstance(path, str):
         raise FaultConfigError("path_contains must be a string")
-    kind = kinds[0]
+    count = spec.get("count", 1)
+    if type(count) is not int or count < 1:
+        raise FaultConfigError("count must be a positive integer")
+    common: dict[str, Any] = {"path_contains": path, "count": count}
     if kind == "status":
-        status = spec["status"]
-        if type(status) is not int or not 400 <= status <= 599:
-            raise FaultConfigError("status must be an integer 400-599")
-        retry = spec.get("retry_after")
-        if retry is not None:
-            retry = int(_number(retry, "retry_after", integer=True))
-        return Fault(status=status, retry_after=retry, path_contains=path)
-    if kind == "timeout":
-        return Fault(timeout=_number(spec["timeout"], "timeout"), path_contains=path)
+        return _status_fault(spec, common)
+    if kind in ("timeout", "trickle"):
+        return Fault(**{kind: _number(spec[kind], kind)}, **common)
     if spec[kind] is not True:
         raise FaultConfigError(f"{kind} must be true")
-    return Fault(drop=kind == "drop", drop_after_apply=kind == "drop_after_apply", path_contains=path)
+    return Fault(**{kind: True}, **common)
+
+
+def _status_fault(spec: dict[str, Any], common: dict[str, Any]) -> Fault:
+    status = spec["status"]
+    if type(status) is not int or not 200 <= status <= 599:
+        raise FaultConfigError("status must be an integer 200-599")
+    retry = spec.get("retry_after")
+    if retry is not None:
+        retry = int(_number(retry, "retry_after", integer=True))
+    body = spec.get("body")
+    if body is not None and status in _NO_BODY:
+        raise FaultConfigError(f"a {status} has no body")
+    return Fault(status=status, retry_after=retry, body=body, headers=_headers(spec.get("headers")), **common)
+
+
+def _headers(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise FaultConfigError('headers must be an object of strings, e.g. {"Location": "https://elsewhere/"}')
+    for name, text in value.items():
+        if not _TOKEN.fullmatch(name) or name.lower() in _FRAMING:
+            raise FaultConfigError(f"header name {name!r} is not allowed")
+        if any(c in text for c in "\r\n\0"):
+            raise FaultConfigError(f"header {name!r} has a control character")
+    return dict(value)
 
 
 def parse_error_rates(rates: Any) -> dict[int, float]:
@@ -173,9 +218,12 @@ class Faults:
 
     def take(self, path: str) -> Fault | None:
         with self._lock:
-            for fault in self._next:
-                if fault.path_contains is None or fault.path_contains in path:
-                    self._next.remove(fault)
+            for i, fault in enumerate(self._next):
+                if fault.matches(path):
+                    if fault.count > 1:
+                        self._next[i] = replace(fault, count=fault.count - 1)
+                    else:
+                        del self._next[i]
                     return fault
             if self.error_rates:
                 roll = self._rng.random()

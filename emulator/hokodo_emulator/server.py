@@ -7,25 +7,41 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import admin_api, api
 from .idempotency import CONFLICT, MAX_KEY_LENGTH, Stored, fingerprint
+from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
 
-if TYPE_CHECKING:
-    from .app import Emulator
-
 MAX_BODY = 25 * 1024 * 1024
-# Responses worth replaying for an Idempotency-Key: what the handler decided, not transient
-# conditions (auth, throttling, server errors).
-_NOT_STORED = {401, 403, 429}
 
 
 class _ClientGone(Exception):
     pass
+
+
+class _Trickle:
+    """A response writer that pauses before every byte but the first; stops when the emulator stops."""
+
+    def __init__(self, out: BinaryIO, pause: float, stopping: threading.Event) -> None:
+        self._out, self._pause, self._stopping = out, pause, stopping
+        self._started = False
+
+    def write(self, data: bytes) -> int:
+        for i in range(len(data)):
+            if self._started and self._stopping.wait(self._pause):
+                raise _ClientGone
+            self._started = True
+            self._out.write(data[i : i + 1])
+        return len(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
@@ -35,7 +51,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: Emulator) -> None:
+    def __init__(self, address: tuple[str, int], app: EmulatorParts) -> None:
         self.app = app
         self._track_lock = threading.Lock()
         self._open_connections: set[socket.socket] = set()
@@ -200,10 +216,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None:
             app.state.update_request(entry, fault=fault.label)
             if fault.status is not None:
-                status, body, headers = fault.response()
+                injected = fault.response()
                 self._pause(app.faults.latency())
-                app.state.update_request(entry, status=status)
-                self._send(Response(status, body, headers))
+                app.state.update_request(entry, status=injected.status)
+                self._send(injected)
                 return
             if fault.drop:
                 self._pause(app.faults.latency())
@@ -219,7 +235,20 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.drop_after_apply:
             self._drop()
             return
-        self._send(response, {"Idempotent-Replayed": "true"} if replayed else None)
+        with self._trickled(fault.trickle if fault is not None else None):
+            self._send(response, {"Idempotent-Replayed": "true"} if replayed else None)
+
+    @contextmanager
+    def _trickled(self, seconds_per_byte: float | None) -> Iterator[None]:
+        """Write what is sent inside the block one byte at a time (status line and headers included)."""
+        if not seconds_per_byte:
+            yield
+            return
+        wfile, self.wfile = self.wfile, _Trickle(self.wfile, seconds_per_byte, self.server.app.stopping)
+        try:
+            yield
+        finally:
+            self.wfile = wfile
 
     def _pause(self, seconds: float) -> None:
         if seconds > 0 and self.server.app.stopping.wait(seconds):
@@ -243,6 +272,6 @@ class Handler(BaseHTTPRequestHandler):
                     return Response(422, dict(CONFLICT)), False
                 return Response(stored.status, raw=stored.body, content_type=stored.content_type), True
             response = api.handle(app.state, req)
-            if response.status < 500 and response.status not in _NOT_STORED:
+            if store.keeps(response.status):
                 store.put(key, Stored(fp, response.status, response.encode(), response.content_type))
             return response, False

@@ -239,5 +239,5 @@ class State:
             self._orders.clear()
             self._documents.clear()
             self._requests.clear()
-            self.idempotency.clear()
+            self.idempotency.reset()
             self.clock.reset()

@@ -80,10 +80,6 @@ class WebhookDispatcher:
         with self._cond:
             return [dict(entry) for entry in self._log]
 
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._queue)
-
     def reset(self) -> None:
         """Forget the log and drop queued deliveries (an in-flight attempt is not logged)."""
         with self._cond:

@@ -1,14 +1,18 @@
-"""Fault injection: throttling, 5xx, timeouts, dropped connections, latency, error rates."""
+"""Fault injection: throttling, any status with any body, timeouts, trickled answers, dropped connections, latency,
+error rates."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import httpx
 import pytest
+from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminError
 
-from .support import make_api
+from .support import API_KEY, make_api
 
 
 def capture(api, dp, amount=100, key=None, **kw):
@@ -123,7 +127,20 @@ def test_error_rates_are_seeded_and_never_hit_admin(emu, api, admin, dp):
 
 
 def test_invalid_fault_config_is_400(admin):
-    for bad in ({"status": 200}, {"drop": True, "status": 503}, {"timeout": -1}, {"explode": True}):
+    for bad in (
+        {"status": 199},
+        {"status": 600},
+        {"drop": True, "status": 503},
+        {"timeout": -1},
+        {"explode": True},
+        {"status": 204, "body": "no body allowed"},
+        {"status": 302, "headers": {"Content-Length": "1"}},
+        {"status": 302, "headers": {"Location": "https://x/\r\nSet-Cookie: a=b"}},
+        {"status": 302, "headers": {"Location": 1}},
+        {"timeout": 1, "body": "a body goes with a status fault only"},
+        {"trickle": 0.1, "count": 0},
+        {"status": 503, "count": True},
+    ):
         with pytest.raises(AdminError) as exc:
             admin.add_faults(bad)
         assert exc.value.status_code == 400
@@ -140,3 +157,81 @@ def test_put_replaces_the_queue(admin):
         "error_rates": {},
         "next": [{"drop": True}, {"timeout": 1, "path_contains": "capture"}],
     }
+
+
+def test_a_status_fault_can_answer_count_requests_with_any_status_body_and_headers(api, admin, dp):
+    admin.add_faults({"status": 200, "body": {"unexpected": True}, "count": 2, "path_contains": "/capture"})
+    assert admin.faults()["next"] == [{"status": 200, "body": {"unexpected": True}, "count": 2, "path_contains": "/capture"}]
+    first = capture(api, dp, key="k")
+    assert (first.status_code, first.json(), first.headers["Content-Type"]) == (200, {"unexpected": True}, "application/json")
+    assert admin.faults()["next"] == [{"status": 200, "body": {"unexpected": True}, "path_contains": "/capture"}]  # 1 left
+    assert capture(api, dp, key="k").json() == {"unexpected": True}
+    assert captured(admin, dp) == 0  # nothing is applied for a status fault
+    assert capture(api, dp, key="k").status_code == 201  # used up; the key was never stored
+    assert [e["fault"] for e in admin.requests()] == ["status:200", "status:200", None]
+
+
+def test_a_text_body_is_sent_as_is_and_headers_are_added(api, admin, dp):
+    admin.add_faults(
+        {"status": 200, "body": "<html>captive portal</html>"},
+        {"status": 302, "headers": {"Location": "https://elsewhere/"}},
+        {"status": 503, "body": "<h1>busy</h1>", "headers": {"Content-Type": "text/html", "Retry-After": "7"}},
+    )
+    text = capture(api, dp)
+    assert (text.status_code, text.text) == (200, "<html>captive portal</html>")
+    assert text.headers["Content-Type"] == "text/plain; charset=utf-8"
+    moved = capture(api, dp)  # httpx does not follow redirects unless asked
+    assert (moved.status_code, moved.headers["Location"]) == (302, "https://elsewhere/")
+    assert moved.json() == {"detail": "Injected fault."}
+    busy = capture(api, dp)
+    assert (busy.status_code, busy.text, busy.headers.get_list("Content-Type"), busy.headers["Retry-After"]) == (
+        503,
+        "<h1>busy</h1>",
+        ["text/html"],
+        "7",
+    )
+    assert captured(admin, dp) == 0
+
+
+def test_trickle_writes_the_whole_response_one_byte_at_a_time(emu, admin, dp):
+    admin.add_faults({"trickle": 0.05})
+    request = f"GET /v1/payment/deferred_payments/{dp['id']} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {API_KEY}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", emu.port), timeout=2) as sock:
+        sock.sendall(request.encode())
+        chunks = [sock.recv(100) for _ in range(5)]
+    assert chunks == [b"H", b"T", b"T", b"P", b"/"]  # the status line too: headers arrive as slowly as the body
+
+
+def test_a_trickled_request_is_applied_and_stored_for_its_key(api, admin, dp):
+    admin.add_faults({"trickle": 0.001})
+    started = time.monotonic()
+    slow = capture(api, dp, amount=300, key="slow")
+    elapsed = time.monotonic() - started
+    assert slow.status_code == 201 and slow.json()["amount"] == 300
+    assert elapsed >= 0.001 * len(slow.content)
+    replay = capture(api, dp, amount=300, key="slow")
+    assert replay.headers["Idempotent-Replayed"] == "true" and replay.content == slow.content
+    assert captured(admin, dp) == 300
+    assert [e["fault"] for e in admin.requests()] == ["trickle:0.001", None]
+
+
+def test_a_trickle_stops_promptly_when_the_emulator_stops():
+    with Emulator(api_key=API_KEY) as emu, make_api(emu, timeout=10) as client:
+        dp = emu.admin().create_deferred_payment(1000)
+        emu.admin().add_faults({"trickle": 1.0})
+        errors = []
+        thread = threading.Thread(target=lambda: _record_error(errors, client.get, f"payment/deferred_payments/{dp['id']}"))
+        thread.start()
+        time.sleep(0.3)  # the first bytes are out
+        started = time.monotonic()
+        emu.stop()
+        assert time.monotonic() - started < 1.0
+        thread.join(2)
+    assert not thread.is_alive() and errors and isinstance(errors[0], httpx.TransportError)
+
+
+def _record_error(errors: list, call, *args) -> None:
+    try:
+        call(*args)
+    except Exception as exc:
+        errors.append(exc)

@@ -1,4 +1,4 @@
-"""Idempotency-Key: replay, conflicts, stored errors, concurrency."""
+"""Idempotency-Key: replay, conflicts, stored errors, concurrency, forgotten keys, replay of refusals switched off."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import threading
 import uuid
 
 import httpx
+import pytest
+from hokodo_emulator.admin import AdminError
 
 from .support import make_api
 
@@ -112,3 +114,36 @@ def test_concurrent_distinct_requests_all_apply(emu, admin, dp):
     client.close()
     body = admin.get_deferred_payment(dp["id"])
     assert (len(body["events"]), body["protected_captures"], body["authorisation"]) == (n, n, 10000 - n)
+
+
+def test_forgetting_the_keys_keeps_the_ledger_and_lets_a_key_apply_again(api, admin, dp):
+    assert api.post(capture_url(dp), json={"amount": 100}, headers={"Idempotency-Key": "k"}).status_code == 201
+    assert admin.idempotency() == {"replay_4xx": True, "keys": 1}
+    assert admin.forget_idempotency_keys() == {"replay_4xx": True, "keys": 0}  # as if Hokodo's retention expired
+    again = api.post(capture_url(dp), json={"amount": 100}, headers={"Idempotency-Key": "k"})
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    body = admin.get_deferred_payment(dp["id"])
+    assert (len(body["events"]), body["protected_captures"]) == (2, 200)
+
+
+def test_with_replay_4xx_off_a_refusal_is_not_stored_and_a_retry_runs_afresh(api, admin, dp):
+    assert admin.set_idempotency(replay_4xx=False) == {"replay_4xx": False, "keys": 0}
+    url = f"payment/deferred_payments/{dp['id']}/refund"
+    assert api.post(url, json={"amount": 500}, headers={"Idempotency-Key": "refund-1"}).status_code == 400
+    assert admin.idempotency()["keys"] == 0
+    api.post(capture_url(dp), json={"amount": 1000})
+    retry = api.post(url, json={"amount": 500}, headers={"Idempotency-Key": "refund-1"})
+    assert retry.status_code == 201 and "Idempotent-Replayed" not in retry.headers
+    replay = api.post(url, json={"amount": 500}, headers={"Idempotency-Key": "refund-1"})  # successes are still stored
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert admin.get_deferred_payment(dp["id"])["refunds"] == 500
+    admin.reset()
+    assert admin.idempotency() == {"replay_4xx": True, "keys": 0}
+
+
+def test_idempotency_settings_are_validated(admin):
+    for bad in ({"replay_4xx": "no"}, {"replay_4xx": 0}, {}, {"replay_4xx": True, "ttl": 5}):
+        with pytest.raises(AdminError) as exc:
+            admin._call("PUT", "idempotency", bad)
+        assert exc.value.status_code == 400
+    assert admin.idempotency() == {"replay_4xx": True, "keys": 0}

@@ -3,15 +3,22 @@ an Idempotency-Key on every post-sale POST, and retries of transient failures wh
 
 Retrying a POST is safe only because the same Idempotency-Key goes with every attempt: Hokodo
 replays its first answer instead of applying the action twice.
+
+Each attempt, as a whole (connect, send, headers and body), ends within the client's timeout and
+before the deadline (`deadline_backend`): httpx's own timeouts are per read, and a response that
+trickles in would otherwise hold a call past the Lambda invocation.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -19,17 +26,25 @@ from .errors import (
     DeferredPaymentNotFound,
     HokodoAuthenticationFailed,
     HokodoError,
+    HokodoProtocolError,
     HokodoRateLimited,
     HokodoRejected,
     HokodoUnavailable,
     IdempotencyKeyConflict,
+    InvalidIdentifier,
     TransientError,
 )
 from .models import DeferredPayment, PostSaleEvent
 
+T = TypeVar("T")
 POST_SALE_ACTIONS = ("capture", "capture_remaining", "refund", "void", "void_remaining")
 _BACKOFF_BASE_SECONDS = 0.25
 _BACKOFF_CAP_SECONDS = 4.0
+_MIN_ATTEMPT_SECONDS = 0.05  # with less than this left before the deadline, an attempt is not worth starting
+_BODY_CHARS = 500  # of Hokodo's answer, in an error message
+# Hokodo's ids (defpay-HiTrbSti37vE2nq9aJHgiP, order-..., odoc-...) are one path segment of these characters.
+_PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_DELAY_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]+)?")
 
 
 class HokodoClient:
@@ -45,12 +60,16 @@ class HokodoClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self._timeout = httpx.Timeout(timeout_seconds, connect=min(3.0, timeout_seconds))
+        self._timeout_seconds = timeout_seconds
+        self._connect_seconds = min(3.0, timeout_seconds)
+        if transport is None:  # a transport given (tests) is used as is, without the whole-attempt bound
+            from .deadline_backend import deadline_transport
+
+            transport = deadline_transport(httpx.Limits(max_connections=20, max_keepalive_connections=20))
         self._http = httpx.Client(
             base_url=base_url if base_url.endswith("/") else base_url + "/",
             headers={"Authorization": f"Token {api_key}", "Accept": "application/json"},
-            timeout=self._timeout,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=20),
+            timeout=httpx.Timeout(timeout_seconds, connect=self._connect_seconds),
             transport=transport,
         )
         self._max_attempts = max_attempts
@@ -102,60 +121,116 @@ class HokodoClient:
             body["amount"] = amount
         if metadata:
             body["metadata"] = metadata
-        response = self._send(
+        return self._send(
             "POST",
-            f"payment/deferred_payments/{deferred_payment_id}/{action}",
+            f"payment/deferred_payments/{_path_id(deferred_payment_id, 'deferred payment id')}/{action}",
             action=action,
+            parse=PostSaleEvent.model_validate,
             json=body,
             headers={"Idempotency-Key": idempotency_key},
         )
-        return PostSaleEvent.model_validate(response.json())
 
     def get_deferred_payment(self, deferred_payment_id: str) -> DeferredPayment:
-        response = self._send("GET", f"payment/deferred_payments/{deferred_payment_id}", action="get_deferred_payment")
-        return DeferredPayment.model_validate(response.json())
+        path = f"payment/deferred_payments/{_path_id(deferred_payment_id, 'deferred payment id')}"
+        return self._send("GET", path, action="get_deferred_payment", parse=DeferredPayment.model_validate)
 
     # -- transport, retries and error classification ----------------------------------------
-    def _send(self, method: str, path: str, *, action: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, *, action: str, parse: Callable[[Any], T], **kwargs: Any) -> T:
+        """Attempts of one request, under the same Idempotency-Key, until Hokodo's documented answer, a
+        definitive error, `max_attempts`, or the deadline. A protocol error is retried like a transient one
+        (Hokodo may have applied the request); after `max_attempts` it is raised as it is: permanent, so it is
+        dead-lettered."""
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = self._http.request(method, path, timeout=self._request_timeout(action), **kwargs)
-                if response.status_code < 400:
-                    return response
-                raise error_from_response(response, action)
+                return self._attempt(method, path, action, parse, kwargs)
             except httpx.TimeoutException as exc:
                 error: HokodoError = HokodoUnavailable(f"Hokodo {action}: timed out ({type(exc).__name__})", action=action)
             except httpx.TransportError as exc:
                 error = HokodoUnavailable(f"Hokodo {action}: connection failed ({type(exc).__name__})", action=action)
-            except TransientError as exc:
+            except httpx.DecodingError:
+                error = HokodoProtocolError(f"Hokodo {action} answered with a body that could not be decoded", action=action)
+            except (TransientError, HokodoProtocolError) as exc:
                 error = exc  # type: ignore[assignment]
             delay = self._retry_delay(attempt, error)
             if delay is None:
-                raise error
+                raise self._given_up(error, attempt)
             self._sleep(delay)
 
-    def _request_timeout(self, action: str) -> httpx.Timeout:
-        """The client's timeouts, cut to what is left before the deadline: a call must never outlive the
-        invocation, or Lambda would fail the whole batch instead of reporting this one record."""
+    def _given_up(self, error: HokodoError, attempt: int) -> HokodoError:
+        """A protocol error that the deadline kept from its `max_attempts` is not settled yet: transient, so
+        that SQS redelivers it to an invocation with time to retry, rather than dead-lettered now."""
+        if isinstance(error, HokodoProtocolError) and attempt < self._max_attempts:
+            message = f"{error} (not retried: no time left in this invocation)"
+            unsettled = HokodoUnavailable(message, status=error.status, detail=error.detail, action=error.action)
+            unsettled.__cause__ = error
+            return unsettled
+        return error
+
+    def _attempt(self, method: str, path: str, action: str, parse: Callable[[Any], T], kwargs: dict[str, Any]) -> T:
+        from .deadline_backend import attempt_deadline
+
+        seconds = self._attempt_seconds(action)
+        timeout = httpx.Timeout(seconds, connect=min(self._connect_seconds, seconds))
+        with attempt_deadline(time.monotonic() + seconds):
+            response = self._http.request(method, path, timeout=timeout, **kwargs)
+        return parse_response(response, action, parse)
+
+    def _attempt_seconds(self, action: str) -> float:
+        """The whole time one attempt may take: the client's timeout, cut to what is left before the deadline.
+        A call must never outlive the invocation, or Lambda would fail the whole batch instead of reporting
+        this one record."""
         if self._deadline is None:
-            return self._timeout
+            return self._timeout_seconds
         left = self._deadline - time.monotonic()
-        if left <= 0.05:
+        if left <= _MIN_ATTEMPT_SECONDS:
             raise HokodoUnavailable(f"Hokodo {action}: no time left in this invocation", action=action)
-        return httpx.Timeout(min(self._timeout.read, left), connect=min(self._timeout.connect, left))
+        return min(self._timeout_seconds, left)
 
     def _retry_delay(self, attempt: int, error: HokodoError) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up and let SQS redeliver."""
+        """Seconds to wait before the next attempt, or None to give up now and let SQS redeliver. Hokodo's
+        Retry-After is honoured; a wait that would not leave time for an attempt before the deadline is not
+        started at all."""
         if attempt >= self._max_attempts or isinstance(error, HokodoAuthenticationFailed):
             return None
         delay = random.uniform(0, min(_BACKOFF_CAP_SECONDS, _BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
-        if isinstance(error, HokodoRateLimited) and error.retry_after is not None:
+        if error.retry_after is not None:
             delay = max(delay, error.retry_after)
-        if self._deadline is not None and time.monotonic() + delay >= self._deadline:
+        if self._deadline is not None and time.monotonic() + delay + _MIN_ATTEMPT_SECONDS >= self._deadline:
             return None
         return delay
+
+
+def _path_id(value: object, what: str) -> str:
+    """`value` as one path segment of Hokodo's API, or InvalidIdentifier: an id such as `../x` or `a/b`
+    must never make a request reach another route. Percent-encoded too, as belt and braces."""
+    if not isinstance(value, str) or not _PATH_ID.fullmatch(value):
+        raise InvalidIdentifier(
+            f"{what} {str(value)[:80]!r} is not a single path segment of letters, digits, '-' and '_': nothing was sent"
+        )
+    return quote(value, safe="")
+
+
+def parse_response(response: httpx.Response, action: str, parse: Callable[[Any], T]) -> T:
+    """Hokodo's documented answer to a 2xx, or the error its answer stands for: a 2xx whose body is not the
+    documented JSON, or a 3xx (never followed), is a protocol error; the rest is `error_from_response`."""
+    status = response.status_code
+    if 200 <= status < 300:
+        try:
+            return parse(response.json())
+        except ValueError as exc:  # JSON and text decoding errors, and pydantic's ValidationError, are ValueErrors
+            raise _protocol_error(response, action, f"with a body that is not the documented JSON ({_why(exc)})") from None
+    if 300 <= status < 400:
+        location = (response.headers.get("Location") or "")[:200] or "no Location"
+        raise _protocol_error(response, action, f"(redirect to {location})")
+    raise error_from_response(response, action)
+
+
+def _protocol_error(response: httpx.Response, action: str, what: str) -> HokodoProtocolError:
+    body = _excerpt(response)
+    message = f"Hokodo {action} answered {response.status_code} {what}: {body}"
+    return HokodoProtocolError(message, status=response.status_code, detail=body, action=action)
 
 
 def error_from_response(response: httpx.Response, action: str) -> HokodoError:
@@ -163,14 +238,14 @@ def error_from_response(response: httpx.Response, action: str) -> HokodoError:
     status = response.status_code
     try:
         detail: object = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        detail = response.text[:500]
-    message = (
-        f"Hokodo {action} failed with {status}: {json.dumps(detail, sort_keys=True) if not isinstance(detail, str) else detail}"
-    )
-    kwargs = {"status": status, "detail": detail, "action": action}
+    except ValueError:
+        detail = _excerpt(response)
+    text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+    message = f"Hokodo {action} failed with {status}: {_bounded(text)}"
+    retry_after = _retry_after_seconds(response) if status in (429, 503) else None
+    kwargs: dict[str, Any] = {"status": status, "detail": detail, "action": action, "retry_after": retry_after}
     if status == 429:
-        return HokodoRateLimited(message, retry_after=_retry_after_seconds(response), **kwargs)
+        return HokodoRateLimited(message, **kwargs)
     if status in (401, 403):
         return HokodoAuthenticationFailed(message, **kwargs)
     if status == 404:
@@ -183,8 +258,35 @@ def error_from_response(response: httpx.Response, action: str) -> HokodoError:
 
 
 def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+    """Hokodo's Retry-After in seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if _DELAY_SECONDS.fullmatch(value):
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
     try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date: fall back to our own backoff
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return _bounded(response.text)
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _BODY_CHARS else text[:_BODY_CHARS] + "..."
+
+
+def _why(exc: ValueError) -> str:
+    """What is wrong with a body, without echoing it: pydantic's field errors, or the decoding error."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):  # pydantic's ValidationError
+        found = errors(include_url=False, include_input=False)
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in found[:3])
+    return str(exc)[:100]
