@@ -83,6 +83,10 @@ class AdminClient:
                 return found
             time.sleep(0.02)
 
+    def payout_items(self, order_id: str) -> list[dict]:
+        """The order's payout items: `awaiting_document` until an invoice is uploaded, then `payable`."""
+        return self._call("GET", f"orders/{order_id}/payout_items")
+
     def document(self, doc_id: str) -> dict:
         return self._call("GET", f"documents/{doc_id}")
 

@@ -130,6 +130,10 @@ def _clear_webhooks(app: EmulatorParts, req: Request) -> Response:
     return Response(204)
 
 
+def _payout_items(app: EmulatorParts, req: Request, order_id: str) -> Response:
+    return Response(200, app.state.payout_items(order_id))
+
+
 def _document(app: EmulatorParts, req: Request, doc_id: str) -> Response:
     return Response(200, app.state.document(doc_id).to_admin(req.base_url))
 
@@ -186,6 +190,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("requests",), {"GET": _requests, "DELETE": _clear_requests}),
     (("webhooks",), {"GET": _webhooks, "DELETE": _clear_webhooks}),
     (("documents", "*"), {"GET": _document}),
+    (("orders", "*", "payout_items"), {"GET": _payout_items}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
     (("faults", "next"), {"POST": _add_faults}),
     (("idempotency",), {"GET": _get_idempotency, "PUT": _put_idempotency, "DELETE": _forget_idempotency_keys}),

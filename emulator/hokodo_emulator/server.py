@@ -18,7 +18,7 @@ from .idempotency import CONFLICT, MAX_KEY_LENGTH, Stored, fingerprint
 from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
 
-MAX_BODY = 25 * 1024 * 1024
+MAX_BODY = 32 * 1024 * 1024  # a 25 MB document and its multipart framing
 
 
 class _ClientGone(Exception):

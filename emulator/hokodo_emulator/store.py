@@ -90,6 +90,7 @@ class State:
         self._dps: dict[str, ledger.DeferredPayment] = {}
         self._orders: dict[str, str] = {}  # order id -> deferred payment id
         self._documents: dict[str, Document] = {}
+        self._payout_items: dict[str, list[dict[str, Any]]] = {}  # order id -> its payout items
         self._requests: list[dict[str, Any]] = []
 
     # -- deferred payments ------------------------------------------------------------------
@@ -148,7 +149,9 @@ class State:
         with self.lock:
             dp = self._dp(dp_id)
             before = dp.status
-            event, _recorded = ledger.apply(dp, action, amount, metadata, now=self.clock.now(), event_id=new_id("dpevt"))
+            event, recorded = ledger.apply(dp, action, amount, metadata, now=self.clock.now(), event_id=new_id("dpevt"))
+            if recorded and event.type == "capture":
+                self._add_payout_item(dp, event)
             if dp.status != before:
                 self._notify(dp, "status_change")
             return event.to_dict()
@@ -200,7 +203,32 @@ class State:
                 raise NotFound(order_id)
             doc = Document(id=new_id("odoc"), order_id=order_id, created=self.clock.now(), **fields)
             self._documents[doc.id] = doc
+            if doc.doc_type == "invoice":  # the guide: payout items wait in awaiting_document for the order's invoice
+                for item in self._payout_items.get(order_id, []):
+                    if item["status"] == "awaiting_document":
+                        item["status"] = "payable"
             return doc
+
+    def _add_payout_item(self, dp: ledger.DeferredPayment, event: ledger.Event) -> None:
+        """What a capture owes the merchant. Held in `awaiting_document` until the order has an invoice."""
+        invoiced = any(d.order_id == dp.order_id and d.doc_type == "invoice" for d in self._documents.values())
+        self._payout_items.setdefault(dp.order_id, []).append(
+            {
+                "id": new_id("poitem"),
+                "order": dp.order_id,
+                "deferred_payment": dp.id,
+                "event": event.id,
+                "amount": event.amount,
+                "currency": dp.currency,
+                "status": "payable" if invoiced else "awaiting_document",
+            }
+        )
+
+    def payout_items(self, order_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            if order_id not in self._orders:
+                raise NotFound(order_id)
+            return [dict(item) for item in self._payout_items.get(order_id, [])]
 
     def document(self, doc_id: str, order_id: str | None = None) -> Document:
         with self.lock:
@@ -238,6 +266,7 @@ class State:
             self._dps.clear()
             self._orders.clear()
             self._documents.clear()
+            self._payout_items.clear()
             self._requests.clear()
             self.idempotency.reset()
             self.clock.reset()

@@ -114,3 +114,16 @@ def test_idempotent_upload_survives_a_new_multipart_boundary(api, admin, dp):
     changed = upload(api, dp["order"], {"doc_type": "credit_note"}, headers=headers)
     assert changed.status_code == 422
     assert len([r for r in admin.requests() if r["status"] == 201 and not r["replayed"]]) == 1
+
+
+def test_payout_items_wait_for_the_orders_invoice(api, admin, dp):
+    order = dp["order"]
+    assert api.post(f"payment/deferred_payments/{dp['id']}/capture", json={"amount": 4_000}).status_code == 201
+    [item] = admin.payout_items(order)
+    assert (item["amount"], item["status"], item["deferred_payment"]) == (4_000, "awaiting_document", dp["id"])
+    assert upload(api, order, {"doc_type": "shipping"}).status_code == 201  # not an invoice: still waiting
+    assert admin.payout_items(order)[0]["status"] == "awaiting_document"
+    assert upload(api, order, {"doc_type": "invoice"}).status_code == 201
+    assert admin.payout_items(order)[0]["status"] == "payable"
+    assert api.post(f"payment/deferred_payments/{dp['id']}/capture", json={"amount": 1_000}).status_code == 201
+    assert [i["status"] for i in admin.payout_items(order)] == ["payable", "payable"]  # invoiced already

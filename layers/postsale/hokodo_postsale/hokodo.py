@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -34,7 +34,7 @@ from .errors import (
     InvalidIdentifier,
     TransientError,
 )
-from .models import DeferredPayment, PostSaleEvent
+from .models import DeferredPayment, OrderDocument, PostSaleEvent
 
 T = TypeVar("T")
 POST_SALE_ACTIONS = ("capture", "capture_remaining", "refund", "void", "void_remaining")
@@ -45,6 +45,7 @@ _BODY_CHARS = 500  # of Hokodo's answer, in an error message
 # Hokodo's ids (defpay-HiTrbSti37vE2nq9aJHgiP, order-..., odoc-...) are one path segment of these characters.
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _DELAY_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]+)?")
+_UPLOAD_SECONDS = 60.0  # an upload attempt may take this long (still never past the deadline): documents are large
 
 
 class HokodoClient:
@@ -134,8 +135,69 @@ class HokodoClient:
         path = f"payment/deferred_payments/{_path_id(deferred_payment_id, 'deferred payment id')}"
         return self._send("GET", path, action="get_deferred_payment", parse=DeferredPayment.model_validate)
 
+    # -- order documents -----------------------------------------------------------------------
+    def upload_document(
+        self,
+        order_id: str,
+        *,
+        file: IO[bytes],
+        filename: str,
+        content_type: str,
+        doc_type: str,
+        idempotency_key: str,
+        description: str = "",
+        amount: int | None = None,
+        metadata: dict | None = None,
+    ) -> OrderDocument:
+        """`POST orders/{order_id}/documents`, multipart/form-data as the guide says: `file`, `doc_type`,
+        `description`, `amount` (integer minor units), `metadata` (a JSON object). `file` must be seekable
+        with a known length (a file on disk): httpx then streams it in chunks, and rewinds it for a retry."""
+        if amount is not None and type(amount) is not int:  # money never travels as anything but an int
+            raise TypeError("amount must be an int in minor units")
+        fields = {"doc_type": doc_type, "description": description, "metadata": json.dumps(metadata or {}, separators=(",", ":"))}
+        if amount is not None:
+            fields["amount"] = str(amount)
+        return self._send(
+            "POST",
+            f"payment/orders/{_path_id(order_id, 'order id')}/documents",
+            action="upload_document",
+            parse=OrderDocument.model_validate,
+            attempt_seconds=max(self._timeout_seconds, _UPLOAD_SECONDS),
+            data=fields,
+            files={"file": (filename, file, content_type)},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+
+    def get_document(self, order_id: str, document_id: str) -> OrderDocument:
+        path = f"payment/orders/{_path_id(order_id, 'order id')}/documents/{_path_id(document_id, 'document id')}"
+        return self._send("GET", path, action="get_document", parse=OrderDocument.model_validate)
+
+    def document_file_size(self, url: str) -> int | None:
+        """The size of a stored document's file, from its URL's Content-Length (the body is not read), or None
+        when the URL does not say. The URL is on Hokodo's storage, another host: our API key is not sent there."""
+        if not url.lower().startswith(("https://", "http://")):
+            return None
+        request = self._http.build_request("GET", url, timeout=httpx.Timeout(self._attempt_seconds("document_file_size")))
+        del request.headers["Authorization"]
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError:
+            return None
+        with response:
+            length = response.headers.get("Content-Length")
+            return int(length) if response.status_code == 200 and length and length.isdigit() else None
+
     # -- transport, retries and error classification ----------------------------------------
-    def _send(self, method: str, path: str, *, action: str, parse: Callable[[Any], T], **kwargs: Any) -> T:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        parse: Callable[[Any], T],
+        attempt_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> T:
         """Attempts of one request, under the same Idempotency-Key, until Hokodo's documented answer, a
         definitive error, `max_attempts`, or the deadline. A protocol error is retried like a transient one
         (Hokodo may have applied the request); after `max_attempts` it is raised as it is: permanent, so it is
@@ -144,7 +206,7 @@ class HokodoClient:
         while True:
             attempt += 1
             try:
-                return self._attempt(method, path, action, parse, kwargs)
+                return self._attempt(method, path, action, parse, kwargs, at_most=attempt_seconds)
             except httpx.TimeoutException as exc:
                 error: HokodoError = HokodoUnavailable(f"Hokodo {action}: timed out ({type(exc).__name__})", action=action)
             except httpx.TransportError as exc:
@@ -168,25 +230,28 @@ class HokodoClient:
             return unsettled
         return error
 
-    def _attempt(self, method: str, path: str, action: str, parse: Callable[[Any], T], kwargs: dict[str, Any]) -> T:
+    def _attempt(
+        self, method: str, path: str, action: str, parse: Callable[[Any], T], kwargs: dict[str, Any], *, at_most: float | None
+    ) -> T:
         from .deadline_backend import attempt_deadline
 
-        seconds = self._attempt_seconds(action)
+        seconds = self._attempt_seconds(action, at_most)
         timeout = httpx.Timeout(seconds, connect=min(self._connect_seconds, seconds))
         with attempt_deadline(time.monotonic() + seconds):
             response = self._http.request(method, path, timeout=timeout, **kwargs)
         return parse_response(response, action, parse)
 
-    def _attempt_seconds(self, action: str) -> float:
+    def _attempt_seconds(self, action: str, at_most: float | None = None) -> float:
         """The whole time one attempt may take: the client's timeout, cut to what is left before the deadline.
         A call must never outlive the invocation, or Lambda would fail the whole batch instead of reporting
         this one record."""
+        limit = at_most or self._timeout_seconds
         if self._deadline is None:
-            return self._timeout_seconds
+            return limit
         left = self._deadline - time.monotonic()
         if left <= _MIN_ATTEMPT_SECONDS:
             raise HokodoUnavailable(f"Hokodo {action}: no time left in this invocation", action=action)
-        return min(self._timeout_seconds, left)
+        return min(limit, left)
 
     def _retry_delay(self, attempt: int, error: HokodoError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up now and let SQS redeliver. Hokodo's
