@@ -135,6 +135,12 @@ class Prepared:
     skipped: str | None = None
 
     @property
+    def group_name(self) -> str:
+        """What the records of this group share, in words: `defpay-…`, `order-…`, or a FIFO message group."""
+        kind, _, name = self.group.partition(":")
+        return {"group": f"FIFO message group {name}", "key": name}.get(kind, "its message")
+
+    @property
     def subject(self) -> str:
         event = f"event {self.message.event_id} " if self.message is not None else ""
         return f"{event}(message {self.message_id})"
@@ -270,7 +276,7 @@ class Batch:
         reason = _reason(exc)
         if not isinstance(exc, HeldBack):
             self._blocked[prepared.group] = (
-                f"{prepared.subject} of the same deferred payment, which failed earlier in this batch: {reason}"
+                f"{prepared.subject}, which came before it for {prepared.group_name} and failed: {reason}"
             )
         logger.warning("will retry", extra={**log, "reason": reason, "error_type": type(exc).__name__})
         self._count("RetryLater")

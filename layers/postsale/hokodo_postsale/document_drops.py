@@ -18,7 +18,7 @@ import re
 from typing import Annotated, Any, ClassVar
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, computed_field
 
 from . import strict_json
 from .errors import InvalidMessage
@@ -57,6 +57,7 @@ class DocumentDrop(BaseModel):
     target: str  # order-… or defpay-…
     filename: str
 
+    @computed_field  # in Powertools' view of the message (model_dump), where its idempotency key is found
     @property
     def event_id(self) -> str:
         """The idempotency key: bucket, key and version (a new version of the same key is a new document)."""

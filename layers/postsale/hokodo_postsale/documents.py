@@ -9,14 +9,17 @@ S3 version with Hokodo's document id so the merchant can see what was sent.
 
 from __future__ import annotations
 
+import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .actions import ApplyContext
-from .document_drops import DocumentDrop, document_fields
+from .batch import QueueFunction
+from .document_drops import DocumentDrop, document_fields, parse_notification
 from .errors import HokodoProtocolError
 from .models import OrderDocument
 from .s3_documents import TAG, DocumentsBucket
+from .settings import Settings
 
 KIND = "document"
 PDF = "application/pdf"
@@ -85,3 +88,16 @@ class DocumentUploader:
     def _count(self, doc_type: str) -> None:
         with single_metric(name="DocumentUploaded", unit=MetricUnit.Count, value=1, namespace=self._namespace) as metric:
             metric.add_dimension(name="doc_type", value=doc_type)
+
+
+def queue_function(settings: Settings | None = None) -> QueueFunction:
+    """The documents queue's Lambda: S3 notifications in, order documents uploaded through the shared runner."""
+    settings = settings or Settings.from_env()
+    bucket = DocumentsBucket(lambda: boto3.client("s3"), settings.max_document_bytes)
+    return QueueFunction(
+        kind=KIND,
+        message_model=DocumentDrop,
+        parse=lambda body: bucket.resolve(parse_notification(body)),
+        apply=DocumentUploader(bucket),
+        settings=settings,
+    )

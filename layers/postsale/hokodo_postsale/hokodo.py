@@ -183,9 +183,11 @@ class HokodoClient:
             response = self._http.send(request, stream=True)
         except httpx.HTTPError:
             return None
-        with response:
+        try:
             length = response.headers.get("Content-Length")
             return int(length) if response.status_code == 200 and length and length.isdigit() else None
+        finally:
+            response.close()
 
     # -- transport, retries and error classification ----------------------------------------
     def _send(

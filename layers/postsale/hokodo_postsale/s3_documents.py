@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import IO, Any
 
-from .document_drops import DocumentDrop
-from .errors import DocumentUnavailable, InvalidMessage
+from botocore.exceptions import ClientError
+
+from .document_drops import DocumentDrop, Skipped
+from .errors import DocumentUnavailable, InvalidMessage, TransientError
 
 PDF_MAGIC = b"%PDF-"
 _CHUNK = 1024 * 1024
@@ -42,6 +44,25 @@ class DocumentsBucket:
     @cached_property
     def _s3(self) -> Any:
         return self._make_client()
+
+    def resolve(self, drop: DocumentDrop | Skipped) -> DocumentDrop | Skipped:
+        """The version a notification names. S3 events of a versioned bucket carry it; one that does not (moto's never
+        do) names the object's current version if that has the notification's ETag, and nothing that still exists if not."""
+        if not isinstance(drop, DocumentDrop) or drop.version_id:
+            return drop
+        try:
+            head = self._s3.head_object(Bucket=drop.bucket, Key=drop.key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise DocumentUnavailable(f"{drop.location}: deleted before it was processed; nothing was uploaded") from None
+            raise TransientError(f"{drop.location}: S3 HeadObject failed: {exc}") from None
+        etag = str(head.get("ETag") or "").strip('"')
+        if etag != drop.etag:
+            raise DocumentUnavailable(
+                f"{drop.location}: overwritten before it was processed (the current object has ETag {etag}); nothing was "
+                "uploaded for this version, the newer one is uploaded by its own notification"
+            )
+        return drop.model_copy(update={"version_id": head.get("VersionId")})
 
     def spool(self, drop: DocumentDrop) -> SpooledDocument:
         """The bytes of the version the notification names, checked (a PDF, not empty, not too large), in a temp file.
