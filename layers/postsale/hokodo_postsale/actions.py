@@ -20,11 +20,20 @@ Answer = TypeVar("Answer", bound=BaseModel)
 
 class ApplyContext:
     def __init__(
-        self, hokodo: HokodoClient, settings: Settings, *, kind: str, event_id: str, state: EventState, store: EventStore
+        self,
+        hokodo: HokodoClient,
+        settings: Settings,
+        *,
+        kind: str,
+        event_id: str,
+        state: EventState,
+        store: EventStore,
+        deferred_payment_id: str | None = None,
     ):
         self.hokodo = hokodo
         self.settings = settings
         self._kind, self._event_id, self._state, self._store = kind, event_id, state, store
+        self._deferred_payment_id = deferred_payment_id
         self._unrecorded: dict[str, str] = {}
 
     def perform(self, action: str, send: Callable[[str], Answer], answer: type[Answer] = PostSaleEvent) -> Answer:  # type: ignore[assignment]
@@ -53,7 +62,7 @@ class ApplyContext:
     def checkpoint(self) -> None:
         """Record the actions applied so far, before a step that may fail."""
         if self._unrecorded:
-            self._store.record_applied(self._event_id, self._unrecorded)
+            self._store.record_applied(self._event_id, self._unrecorded, self._deferred_payment_id)
             self._state.applied.update(self._unrecorded)
             self._unrecorded = {}
 

@@ -119,8 +119,10 @@ class QueueFunction:
             event_id=message.event_id,
             state=batch.view.state(message.event_id),
             store=self.events,
+            deferred_payment_id=getattr(message, "deferred_payment_id", None),
         )
-        return self._apply_fn(message, context)
+        # Kept by Powertools as the event's result; ledger tracking reads it from the table's stream.
+        return {"kind": self.kind, "event_id": message.event_id, **self._apply_fn(message, context)}
 
 
 @dataclass

@@ -96,16 +96,19 @@ class EventStore:
             ) from None
         return refused + 1
 
-    def record_applied(self, event_id: str, applied: dict[str, str]) -> None:
-        """Remember actions Hokodo applied (before the event's next action is sent)."""
+    def record_applied(self, event_id: str, applied: dict[str, str], deferred_payment_id: str | None = None) -> None:
+        """Remember actions Hokodo applied (before the event's next action is sent). Ledger tracking reads them from the
+        table's stream, with the deferred payment they belong to."""
         names = {f"#a{i}": _APPLIED + action for i, action in enumerate(applied)}
         values = {f":a{i}": {"S": answer} for i, answer in enumerate(applied.values())}
+        update = ", ".join(f"#a{i} = :a{i}" for i in range(len(applied)))
+        if deferred_payment_id:
+            update += ", deferred_payment_id = :dp"
+            values[":dp"] = {"S": deferred_payment_id}
         self._dynamodb.update_item(
             TableName=self._table,
             Key={"id": {"S": self._prefix + event_id}},
-            UpdateExpression="SET "
-            + ", ".join(f"#a{i} = :a{i}" for i in range(len(applied)))
-            + ", generation = if_not_exists(generation, :zero), expiration = :ttl",
+            UpdateExpression=f"SET {update}, generation = if_not_exists(generation, :zero), expiration = :ttl",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={**values, ":zero": {"N": "0"}, ":ttl": {"N": str(self._expiration())}},
         )

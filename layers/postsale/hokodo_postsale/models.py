@@ -152,12 +152,34 @@ class PostSaleEvent(BaseModel):
     changes: Changes
 
 
+class DeferredPaymentEvent(BaseModel):
+    """One entry of a deferred payment's `events`: a post-sale action, an expiration or a clawback."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    id: str | None = None  # not in the guide's examples; used when Hokodo sends it
+    type: str
+    created: str | None = None
+    amount: int = 0
+    currency: str | None = None
+    metadata: dict[str, Any] | None = None
+    changes: Changes = Field(default_factory=Changes)
+
+
+class RepaymentInfo(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
+
+    status: str | None = None
+    outstanding_amount: int | None = None
+
+
 class DeferredPayment(BaseModel):
     """The parts of Hokodo's deferred payment this bundle reads."""
 
     model_config = ConfigDict(extra="allow", frozen=True, defer_build=True)
 
     id: str
+    number: str | None = None
     status: str
     currency: str | None = None
     order: Any = None
@@ -168,6 +190,8 @@ class DeferredPayment(BaseModel):
     voided_authorisation: int = 0
     expired_authorisation: int = 0
     clawback_amount: int = 0
+    events: list[DeferredPaymentEvent] = Field(default_factory=list)
+    repayment_info: RepaymentInfo | None = None
 
     @property
     def order_id(self) -> str | None:

@@ -41,6 +41,10 @@ class Settings:
     max_receive_count: int  # the source queue's maxReceiveCount: the last receive is parked by the bundle, with its reason
     max_amount: int  # the largest amount (minor units) a message may carry
     max_document_bytes: int  # the largest document uploaded; /tmp (EphemeralStorage) must hold it
+    event_bus_name: str  # where deferred payment facts are published
+    event_source: str  # their `source`
+    webhook_secret: str  # Secrets Manager name or ARN of the notification URL's secret
+    drift_settle_seconds: int  # drift is reported only once Hokodo and the bundle have both been still this long
 
     @classmethod
     def from_env(cls, env: os._Environ | dict = os.environ) -> "Settings":
@@ -59,4 +63,8 @@ class Settings:
             max_receive_count=int(env.get("MAX_RECEIVE_COUNT", "0")),  # 0: unknown, SQS's redrive policy alone decides
             max_amount=int(env.get("MAX_AMOUNT", str(DEFAULT_MAX_AMOUNT))),
             max_document_bytes=int(env.get("MAX_DOCUMENT_BYTES", str(DEFAULT_MAX_DOCUMENT_BYTES))),
+            event_bus_name=env.get("EVENT_BUS_NAME", ""),
+            event_source=env.get("EVENT_SOURCE", "hokodo.postsale"),
+            webhook_secret=env.get("WEBHOOK_SECRET", ""),
+            drift_settle_seconds=int(env.get("DRIFT_SETTLE_SECONDS", "900")),
         )

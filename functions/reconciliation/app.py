@@ -1,0 +1,14 @@
+"""On a schedule: every open deferred payment is synced to the event bus (lost webhooks) and checked for drift."""
+
+from aws_lambda_powertools import Logger, Metrics
+from hokodo_postsale.reconciliation import reconciliation
+
+logger = Logger()
+metrics = Metrics()
+reconcile = reconciliation()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return reconcile.run(lambda: context.get_remaining_time_in_millis() / 1000)

@@ -1,0 +1,116 @@
+"""What the bundle applied to each deferred payment, kept for the reconciliation, off the hot path.
+
+The idempotency table's stream carries every record the queue functions write: a Powertools record that
+became COMPLETED holds an event's applied actions (its result), and an event state item holds the
+actions applied before a later one failed. Each applied action is added once (keyed kind/event/action)
+to the deferred payment's sync item: totals sent (captured, refunded, voided), and the mark that puts it
+on the reconciliation's list of open deferred payments. The queue functions themselves write nothing
+more than Powertools' two requests per event for this.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+
+from .deferred_payment_sync import SYNC_PREFIX
+from .idempotency import KEY_PREFIX
+from .settings import Settings
+
+POST_SALE_KINDS = ("shipment", "return", "cancellation")
+_RECORD = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})#")
+_STATE = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})\.state#(.+)$", re.DOTALL)
+_TOTAL_OF = {  # which of Hokodo's signed deltas an action adds to which total the bundle sent
+    "capture": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
+    "capture_remaining": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
+    "refund": lambda c: ("sent_refunded", c.get("refunds", 0)),
+    "void": lambda c: ("sent_voided", c.get("voided_authorisation", 0)),
+    "void_remaining": lambda c: ("sent_voided", c.get("voided_authorisation", 0)),
+}
+
+
+class LedgerTracking:
+    def __init__(self, dynamodb: Callable[[], Any], table_name: str):
+        self._make_client, self._table = dynamodb, table_name
+        self._client: Any = None
+
+    @property
+    def _dynamodb(self) -> Any:
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def track(self, stream_record: dict) -> int:
+        """Add the actions one stream record shows applied; returns how many were new."""
+        return sum(self._add(*applied) for applied in applied_actions(stream_record))
+
+    def track_record(self, record: Any) -> int:
+        """Powertools' batch record handler: `record` is its DynamoDB stream record data class."""
+        return self.track(record.raw_event)
+
+    def _add(self, deferred_payment_id: str, key: str, action: str, changes: dict[str, int]) -> bool:
+        total, amount = _TOTAL_OF[action](changes)
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": SYNC_PREFIX + deferred_payment_id}},
+                UpdateExpression=(
+                    f"ADD counted :key, {total} :amount, tracked_version :one "
+                    "SET tracked_at = :now, #open = :open, synced_at = if_not_exists(synced_at, :zero)"
+                ),
+                ConditionExpression="NOT contains(counted, :counted)",
+                ExpressionAttributeNames={"#open": "open"},
+                ExpressionAttributeValues={
+                    ":key": {"SS": [key]},
+                    ":counted": {"S": key},
+                    ":amount": {"N": str(int(amount))},
+                    ":one": {"N": "1"},
+                    ":now": {"N": str(int(time.time()))},
+                    ":open": {"S": "1"},
+                    ":zero": {"N": "0"},
+                },
+            )
+        except self._dynamodb.exceptions.ConditionalCheckFailedException:
+            return False  # already added (the stream delivers at least once; an action shows in two items)
+        return True
+
+
+def applied_actions(stream_record: dict) -> Iterator[tuple[str, str, str, dict[str, int]]]:
+    """(deferred payment, kind/event/action, action, changes) for each action a stream record shows applied."""
+    if stream_record.get("eventName") not in ("INSERT", "MODIFY"):
+        return
+    new, old = (
+        (stream_record.get("dynamodb") or {}).get("NewImage") or {},
+        (stream_record.get("dynamodb") or {}).get("OldImage") or {},
+    )
+    key = new.get("id", {}).get("S", "")
+    if _RECORD.match(key) and _string(new, "status") == "COMPLETED" and _string(old, "status") != "COMPLETED":
+        result = json.loads(_string(new, "data") or "{}")
+        for action in result.get("actions") or []:
+            if action.get("action") in _TOTAL_OF and result.get("deferred_payment_id"):
+                yield (
+                    result["deferred_payment_id"],
+                    f"{result['kind']}/{result['event_id']}/{action['action']}",
+                    action["action"],
+                    action.get("changes") or {},
+                )
+    elif (state := _STATE.match(key)) and _string(new, "deferred_payment_id"):
+        for name in new.keys() - old.keys():
+            action = name.removeprefix("applied_")
+            if name.startswith("applied_") and action in _TOTAL_OF:
+                answer = json.loads(_string(new, name))
+                yield _string(new, "deferred_payment_id"), f"{state[1]}/{state[2]}/{action}", action, answer.get("changes") or {}
+
+
+def _string(image: dict, name: str) -> str | None:
+    return (image.get(name) or {}).get("S")
+
+
+def tracking(settings: Settings | None = None) -> LedgerTracking:
+    settings = settings or Settings.from_env()
+    return LedgerTracking(lambda: boto3.client("dynamodb"), settings.idempotency_table)
