@@ -87,6 +87,11 @@ class AdminClient:
         """The order's payout items: `awaiting_document` until an invoice is uploaded, then `payable`."""
         return self._call("GET", f"orders/{order_id}/payout_items")
 
+    def add_webhook_faults(self, *faults: dict) -> None:
+        """One-shot: `{"drop": True}` loses the next notification, `{"duplicate": True}` sends it twice; each may name a
+        `deferred_payment`."""
+        self._call("POST", "webhooks/faults", list(faults))
+
     def document(self, doc_id: str) -> dict:
         return self._call("GET", f"documents/{doc_id}")
 

@@ -125,6 +125,15 @@ def _webhooks(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.webhooks.log())
 
 
+def _webhook_faults(app: EmulatorParts, req: Request) -> Response:
+    try:
+        faults = req.json()
+        app.webhooks.add_faults(faults if isinstance(faults, list) else [faults])
+    except (BadJSON, ValueError, AttributeError) as exc:
+        raise _Invalid({"detail": str(exc)}) from None
+    return Response(204)
+
+
 def _clear_webhooks(app: EmulatorParts, req: Request) -> Response:
     app.webhooks.reset()
     return Response(204)
@@ -189,6 +198,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("clock", "advance"), {"POST": _advance_clock}),
     (("requests",), {"GET": _requests, "DELETE": _clear_requests}),
     (("webhooks",), {"GET": _webhooks, "DELETE": _clear_webhooks}),
+    (("webhooks", "faults"), {"POST": _webhook_faults}),
     (("documents", "*"), {"GET": _document}),
     (("orders", "*", "payout_items"), {"GET": _payout_items}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),

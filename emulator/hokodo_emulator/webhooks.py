@@ -50,6 +50,7 @@ class WebhookDispatcher:
         self._queue: list[_Delivery] = []
         self._seq = itertools.count(1)
         self._log: list[dict[str, Any]] = []
+        self._faults: list[tuple[str, str | None]] = []  # (drop | duplicate, deferred payment or None)
         self._stopping = False
         self._generation = 0
         self._thread: threading.Thread | None = None
@@ -71,10 +72,36 @@ class WebhookDispatcher:
 
     def send(self, url: str, payload: dict[str, Any], **info: Any) -> None:
         with self._cond:
-            seq = next(self._seq)
-            info = {"delivery": seq, **info}
-            heapq.heappush(self._queue, _Delivery(time.monotonic(), seq, url, payload, info))
+            info = {"delivery": next(self._seq), **info}
+            fault = self._take_fault(info.get("deferred_payment"))
+            if fault == "drop":  # lost on the way: logged, never sent
+                entry = {"url": url, "attempt": 0, "status": None, "error": "dropped", "delivered": False, "payload": payload}
+                self._log.append({**info, **entry, "at": iso(datetime.now(UTC))})
+                return
+            heapq.heappush(self._queue, _Delivery(time.monotonic(), info["delivery"], url, payload, info))
+            if fault == "duplicate":  # the same notification, delivered a second time
+                copy = {**info, "delivery": next(self._seq), "duplicate_of": info["delivery"]}
+                heapq.heappush(self._queue, _Delivery(time.monotonic(), copy["delivery"], url, payload, copy))
             self._cond.notify_all()
+
+    def add_faults(self, faults: list[dict[str, Any]]) -> None:
+        """One-shot faults for the next notifications: `{"drop": true}` (never sent) or `{"duplicate": true}` (sent
+        twice), each optionally only for `"deferred_payment": "<id>"`."""
+        parsed = []
+        for fault in faults:
+            kinds = [k for k in ("drop", "duplicate") if fault.get(k) is True]
+            if not isinstance(fault, dict) or len(kinds) != 1 or set(fault) - {"drop", "duplicate", "deferred_payment"}:
+                raise ValueError('a webhook fault is {"drop": true} or {"duplicate": true}, with an optional "deferred_payment"')
+            parsed.append((kinds[0], fault.get("deferred_payment")))
+        with self._cond:
+            self._faults += parsed
+
+    def _take_fault(self, deferred_payment: str | None) -> str | None:
+        for fault in self._faults:
+            if fault[1] is None or fault[1] == deferred_payment:
+                self._faults.remove(fault)
+                return fault[0]
+        return None
 
     def log(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -85,6 +112,7 @@ class WebhookDispatcher:
         with self._cond:
             self._queue.clear()
             self._log.clear()
+            self._faults.clear()
             self._generation += 1
 
     def _run(self) -> None:

@@ -202,3 +202,14 @@ def test_stop_is_fast_with_pending_retries_and_sleeping_requests(make_receiver):
     with socket.socket() as s:  # the port is free again
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", emu.port))
+
+
+def test_webhook_faults_drop_or_duplicate_the_next_notification(admin, receiver):
+    dp = admin.create_deferred_payment(10_000, notification_url=receiver.url)
+    admin.add_webhook_faults({"drop": True, "deferred_payment": dp["id"]}, {"duplicate": True})
+    admin.clawback(dp["id"], 100)  # dropped
+    admin.clawback(dp["id"], 200)  # sent twice
+    received = receiver.wait(2)
+    assert [r["data"]["order"]["deferred_payment"]["clawback_amount"] for r in received] == [300, 300]
+    log = admin.webhooks()
+    assert [e["error"] for e in log if not e["delivered"]] == ["dropped"]
