@@ -178,15 +178,32 @@ def load_function(kind: str):
     return import_fresh(ROOT / "functions" / kind / "app.py", f"{kind}_app")
 
 
+# As template.yaml defines it: the items of every function, the reconciliation's index of open deferred payments,
+# and the stream ledger tracking reads.
+IDEMPOTENCY_TABLE = {
+    "TableName": "idempotency",
+    "AttributeDefinitions": [
+        {"AttributeName": "id", "AttributeType": "S"},
+        {"AttributeName": "open", "AttributeType": "S"},
+        {"AttributeName": "synced_at", "AttributeType": "N"},
+    ],
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "open-deferred-payments",
+            "KeySchema": [{"AttributeName": "open", "KeyType": "HASH"}, {"AttributeName": "synced_at", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+    "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
 @pytest.fixture
 def shared_resources(aws) -> str:
     """The idempotency table and the API key secret every function shares; returns the secret's name."""
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName="idempotency",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    boto3.client("dynamodb", region_name=REGION).create_table(**IDEMPOTENCY_TABLE)
     secret_name = f"hokodo-api-key-{uuid.uuid4().hex[:8]}"  # a fresh name: Powertools caches secrets by name
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name=secret_name, SecretString=API_KEY)
     return secret_name
@@ -250,3 +267,13 @@ def post_sale_calls(admin: AdminClient, deferred_payment_id: str | None = None) 
         and not r.get("fault")
         and 200 <= r["status"] < 300
     ]
+
+
+@pytest.fixture
+def notifications(shared_resources, emulator, monkeypatch):
+    """The webhooks, reconciliation and ledger tracking functions, with the bus, the URL secret and the HTTP route."""
+    from notifications_support import Notifications
+
+    wired = Notifications(monkeypatch, emulator, shared_resources, load_function)
+    yield wired
+    wired.close()

@@ -35,8 +35,19 @@ class Route:
         return found.groupdict() if found else None
 
 
-def http_api_event(route: Route, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes, params: dict) -> dict:
+@dataclass(frozen=True)
+class Incoming:
+    method: str
+    raw_path: str
+    query: str
+    headers: dict[str, str]  # lower-cased names, as API Gateway gives them
+    body: bytes
+    params: dict[str, str]
+
+
+def http_api_event(route: Route, request: Incoming) -> dict:
     """The event API Gateway (HTTP API, payload format 2.0) gives a Lambda proxy integration."""
+    method, raw_path, query, headers, body = request.method, request.raw_path, request.query, request.headers, request.body
     content_type = headers.get("content-type", "")
     text = not body or content_type.startswith(_TEXT_TYPES)
     now = time.time()
@@ -64,7 +75,7 @@ def http_api_event(route: Route, method: str, raw_path: str, query: str, headers
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         },
-        "pathParameters": params,
+        "pathParameters": request.params,
         "body": body.decode("utf-8", "replace") if text else base64.b64encode(body).decode(),
         "isBase64Encoded": not text,
     }
@@ -113,7 +124,7 @@ class LocalHttpApi:
             params = route.match(request.command, path)
             if params is not None:
                 headers = {k.lower(): v for k, v in request.headers.items()}
-                event = http_api_event(route, request.command, path, query, headers, body, params)
+                event = http_api_event(route, Incoming(request.command, path, query, headers, body, params))
                 try:
                     result = route.handler(event, route.context())
                 except Exception:  # as API Gateway answers a failed integration

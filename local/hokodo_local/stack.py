@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import socket
+import threading
 import time
 import warnings
 import zipfile
@@ -35,6 +36,28 @@ ARTIFACTS_BUCKET = "hokodo-local-artifacts"
 PLACEHOLDER_KEY = "placeholder.zip"
 
 
+_DYNAMODB_WRITES = threading.RLock()
+
+
+def _serialise_dynamodb_writes() -> None:
+    """DynamoDB applies each conditional write atomically; moto server checks the condition and writes without a lock,
+    so two concurrent requests can both pass the same condition. The bundle's leases and idempotency records rely on
+    DynamoDB's behaviour, so moto's writes (and reads, so none sees half a write) run one at a time in this process."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "get_item", "query"):
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "_serialised", False):
+            continue
+
+        def serialised(*args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _DYNAMODB_WRITES:
+                return _method(*args, **kwargs)
+
+        serialised._serialised = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, serialised)
+
+
 class MotoServer:
     """moto in a thread of this process, on 127.0.0.1 (port 0: a free one)."""
 
@@ -49,6 +72,7 @@ class MotoServer:
         for name in ("werkzeug", "moto"):  # a line per request; a line per resource its CloudFormation skips
             logging.getLogger(name).setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        _serialise_dynamodb_writes()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -1,0 +1,105 @@
+"""The webhooks, reconciliation and ledger tracking functions wired as the template wires them, on moto and the
+emulator: the bus with a rule to a queue (to read back what was published), the URL secret, the HTTP route
+served locally as API Gateway would, and the idempotency table's stream feeding ledger tracking."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import boto3
+import httpx
+from hokodo_local.http_api import LocalHttpApi, Route
+from hokodo_local.lambda_context import LocalLambdaContext
+from hokodo_local.stream_event_source import DynamoDBStreamEventSource
+
+REGION = "eu-west-1"
+SOURCE = "hokodo.postsale.test"
+BUS = "hokodo-events"
+
+
+class Notifications:
+    def __init__(self, monkeypatch, emulator, api_key_secret: str, load_function, **env: str):
+        self.events, self.sqs = boto3.client("events", region_name=REGION), boto3.client("sqs", region_name=REGION)
+        self.secrets = boto3.client("secretsmanager", region_name=REGION)
+        self.events.create_event_bus(Name=BUS)
+        self.published_url = self.sqs.create_queue(QueueName="published-events")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.published_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.events.put_rule(Name="everything", EventBusName=BUS, EventPattern=json.dumps({"source": [SOURCE]}))
+        self.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        self.current = f"url-secret-{uuid.uuid4().hex}"
+        self.secret_name = f"webhook-url-secret-{uuid.uuid4().hex[:8]}"
+        self.secrets.create_secret(Name=self.secret_name, SecretString=json.dumps({"current": self.current, "previous": ""}))
+        for name, value in {
+            "IDEMPOTENCY_TABLE": "idempotency",
+            "HOKODO_BASE_URL": emulator.base_url + "/v1/",
+            "HOKODO_API_KEY_SECRET": api_key_secret,
+            "HOKODO_TIMEOUT_SECONDS": "2",
+            "HOKODO_MAX_ATTEMPTS": "2",
+            "EVENT_BUS_NAME": BUS,
+            "EVENT_SOURCE": SOURCE,
+            "WEBHOOK_SECRET": self.secret_name,
+            "SECRET_MAX_AGE_SECONDS": "0",
+            "DRIFT_SETTLE_SECONDS": "0",
+            **env,
+        }.items():
+            monkeypatch.setenv(name, value)
+        self.webhooks = load_function("webhooks")
+        self.reconciliation = load_function("reconciliation")
+        self.tracking = load_function("tracking")
+        route = Route("POST", "/webhooks/hokodo/{secret}", self.webhooks.lambda_handler, lambda: self.context("webhooks", 30))
+        self.api = LocalHttpApi([route])
+        self.api.start()
+        stream_arn = boto3.client("dynamodb", region_name=REGION).describe_table(TableName="idempotency")["Table"][
+            "LatestStreamArn"
+        ]
+        streams = boto3.client("dynamodbstreams", region_name=REGION)
+        self.stream = DynamoDBStreamEventSource(streams, stream_arn, self.tracking.lambda_handler, region=REGION)
+
+    @staticmethod
+    def context(name: str, timeout: float) -> LocalLambdaContext:
+        return LocalLambdaContext(function_name=f"local-{name}", timeout_seconds=timeout)
+
+    def url(self, secret: str | None = None) -> str:
+        return f"{self.api.url}/webhooks/hokodo/{self.current if secret is None else secret}"
+
+    def post(self, payload: object, secret: str | None = None, *, raw: bytes | None = None) -> httpx.Response:
+        """POST to the route as Hokodo would, through the local HTTP API."""
+        content = raw if raw is not None else json.dumps(payload).encode()
+        return httpx.post(self.url(secret), content=content, headers={"Content-Type": "application/json"}, timeout=30)
+
+    def rotate(self, current: str, previous: str) -> None:
+        self.secrets.put_secret_value(
+            SecretId=self.secret_name, SecretString=json.dumps({"current": current, "previous": previous})
+        )
+        self.current = current
+
+    def track(self) -> None:
+        """Ledger tracking catches up with the idempotency table's stream, as its event source mapping would."""
+        self.stream.drain(lambda: self.context("tracking", 60))
+
+    def reconcile(self) -> dict:
+        """What the schedule does: invoke the reconciliation function with the schedule's input."""
+        return self.reconciliation.lambda_handler(
+            {"source": "hokodo-postsale.reconciliation"}, self.context("reconciliation", 300)
+        )
+
+    def published(self) -> list[dict]:
+        """Every event the bus delivered to the rule's queue since the last call, oldest first."""
+        found = []
+        while messages := self.sqs.receive_message(QueueUrl=self.published_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.published_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def close(self) -> None:
+        self.api.stop()
+
+
+def payload_of(hokodo, deferred_payment_id: str) -> dict:
+    """A notification as Hokodo sends it (the shape the official integration receives), for this deferred payment."""
+    dp = hokodo.get_deferred_payment(deferred_payment_id)
+    return {"created": dp["created"], "data": {"order": {"id": dp["order"], "status": dp["status"], "deferred_payment": dp}}}
