@@ -80,6 +80,14 @@ def test_functions_get_the_environment_moto_resolved_plus_the_secret(local):
         assert function.timeout_seconds == TEMPLATE.body["Globals"]["Function"]["Timeout"]
 
 
+def test_queue_functions_get_their_limits_from_the_parameters(local):
+    for function in local.stack.functions.values():
+        queue = local.stack.queues[local.stack.mapping_for(function.logical_id).queue]
+        assert function.environment["MAX_RECEIVE_COUNT"] == str(queue.max_receive_count)
+        assert function.environment["OUT_OF_ORDER_MAX_RECEIVES"] == str(resolve({"Ref": "OutOfOrderMaxReceives"}))
+        assert function.environment["MAX_AMOUNT"] == str(resolve({"Ref": "MaxAmount"}))
+
+
 def test_what_moto_skips_is_listed_as_not_emulated(local):
     assert set(local.stack.not_emulated) == set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
 
