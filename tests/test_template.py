@@ -1,6 +1,8 @@
-"""template.yaml read as data: each queue function's environment and limits."""
+"""template.yaml read as data: each queue function's environment and least privilege."""
 
 from __future__ import annotations
+
+from fnmatch import fnmatchcase
 
 import pytest
 from hokodo_local.template import SamTemplate
@@ -27,7 +29,7 @@ def target(value: dict) -> str:
 
 
 def test_the_queue_functions_are_the_three_kinds():
-    assert set(queue_functions()) == set(KINDS)  # a new queue function needs its kind here
+    assert set(queue_functions()) == set(KINDS)  # a new queue function needs its kind here (and its IAM prefixes)
 
 
 # -- environment --------------------------------------------------------------------------------
@@ -45,3 +47,97 @@ def test_max_amount_is_a_positive_integer_parameter_defaulting_to_the_layers_def
     assert max_amount["Type"] == "Number" and max_amount["MinValue"] == 1
     assert max_amount["Default"] == DEFAULT_MAX_AMOUNT == 1_000_000_000
     assert "minor units" in max_amount["Description"]
+
+
+# -- least privilege ----------------------------------------------------------------------------
+TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
+
+
+@pytest.fixture(scope="module")
+def roles() -> dict[str, dict]:
+    """Each queue function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
+    translated = TEMPLATE.translate("s3://placeholder/code.zip", {}, "eu-west-1")
+    resources = translated["Resources"]
+    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in KINDS}
+
+
+def statements(role: dict) -> list[dict]:
+    found = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert all(s["Effect"] == "Allow" for s in found)  # the evaluator below knows no Deny
+    return found
+
+
+def actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def references(value) -> set[str]:
+    """Every logical id a policy Resource refers to (Ref, GetAtt, inside Fn::Sub's variables)."""
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    if not isinstance(value, dict):
+        return set()
+    if "Ref" in value or "Fn::GetAtt" in value:
+        return {target(value)}
+    return set().union(*(references(v) for v in value.values()))
+
+
+def may(role: dict, action: str, key: str) -> bool:
+    """Whether the role may do a DynamoDB item `action` on the table item whose partition key is `key`:
+    some statement allows the action on the table, under a LeadingKeys condition that the key meets."""
+    for statement in statements(role):
+        if action not in actions(statement) or references(statement["Resource"]) != {"IdempotencyTable"}:
+            continue
+        patterns = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        if patterns is None or any(fnmatchcase(key, p) for p in patterns):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_every_table_statement_is_limited_by_leading_keys(roles, function_id):
+    table_statements = [s for s in statements(roles[function_id]) if any(a.startswith("dynamodb:") for a in actions(s))]
+    assert table_statements
+    for statement in table_statements:
+        assert set(actions(statement)) <= TABLE_ACTIONS  # no Query, Scan, wildcard or table-level action
+        assert references(statement["Resource"]) == {"IdempotencyTable"}
+        assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_a_function_writes_only_its_own_items_and_reads_the_applied_events_of_every_kind(roles, function_id):
+    role, kind = roles[function_id], KINDS[function_id]
+    for action in TABLE_ACTIONS:
+        assert may(role, action, f"hokodo-postsale.{kind}#6f1ed002ab5595859014ebf0951522d9")  # Powertools record
+        assert may(role, action, f"hokodo-postsale.{kind}.rejections#oms-1")  # the bundle's per-event item
+    for other in set(KINDS.values()) - {kind}:
+        for action in TABLE_ACTIONS:
+            assert may(role, action, f"hokodo-postsale.{other}#6f1ed002") == (action in READ_ACTIONS)
+            assert not may(role, action, f"hokodo-postsale.{other}.rejections#oms-1")
+    look_alikes = [f"hokodo-postsale.{kind}s#1", f"hokodo-postsale.{kind}x.rejections#1", f"x.hokodo-postsale.{kind}#1", "app#1"]
+    for key in look_alikes:
+        assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, function_id):
+    role = roles[function_id]
+    own_dlq = target(TEMPLATE.resources[function_id]["Properties"]["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"])
+    by_service: dict[str, list[dict]] = {}
+    for statement in statements(role):
+        for service in {a.split(":")[0] for a in actions(statement)}:
+            by_service.setdefault(service, []).append(statement)
+    assert set(by_service) == {"dynamodb", "sqs", "secretsmanager"}
+    for statement in by_service["sqs"]:
+        assert actions(statement) == ["sqs:SendMessage*"]  # SendMessage and SendMessageBatch
+        assert references(statement["Resource"]) == {own_dlq}
+    for statement in by_service["secretsmanager"]:
+        assert actions(statement) == ["secretsmanager:GetSecretValue"]
+        assert references(statement["Resource"]) == {"HokodoApiKeySecret"}
+    # What SAM adds for every function with an SQS event: logs, and receive/delete on its event source's queue
+    # (this managed policy allows them on any queue: see the README's notes on permissions).
+    assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSLambdaSQSQueueExecutionRole",
+    ]
