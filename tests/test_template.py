@@ -1,4 +1,5 @@
-"""template.yaml read as data: each queue function's environment and least privilege."""
+"""template.yaml read as data: each queue function's environment and least privilege, queue timings and
+retention."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ TEMPLATE = SamTemplate.load()
 PARAMETERS = TEMPLATE.body["Parameters"]
 GLOBALS = TEMPLATE.body["Globals"]["Function"]
 KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}
+DAY = 24 * 3600
 
 
 def queue_functions() -> dict[str, dict]:
@@ -21,6 +23,10 @@ def queue_functions() -> dict[str, dict]:
         for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items()
         if any(e["Type"] == "SQS" for e in r["Properties"].get("Events", {}).values())
     }
+
+
+def sqs_events(function: dict) -> list[dict]:
+    return [e["Properties"] for e in function["Properties"]["Events"].values() if e["Type"] == "SQS"]
 
 
 def target(value: dict) -> str:
@@ -141,3 +147,41 @@ def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, 
         "AWSLambdaBasicExecutionRole",
         "AWSLambdaSQSQueueExecutionRole",
     ]
+
+
+# -- queues -------------------------------------------------------------------------------------
+def largest(value, name: str) -> int:
+    """The largest value a template value can take: a literal, a Number parameter up to its MaxValue,
+    either branch of an Fn::If, nothing (AWS::NoValue) as 0."""
+    if isinstance(value, int):
+        return value
+    if "Fn::If" in value:
+        return max(largest(branch, name) for branch in value["Fn::If"][1:])
+    if value == {"Ref": "AWS::NoValue"}:
+        return 0
+    parameter = PARAMETERS[value["Ref"]]
+    assert "MaxValue" in parameter, f"{name}: {value['Ref']} has no MaxValue, so no visibility timeout covers it"
+    return int(parameter["MaxValue"])
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window_for_any_parameter_value(function_id):
+    function = TEMPLATE.resources[function_id]["Properties"]
+    timeout = largest(function.get("Timeout", GLOBALS["Timeout"]), "Timeout")
+    for event in sqs_events(TEMPLATE.resources[function_id]):
+        queue = TEMPLATE.resources[target(event["Queue"])]["Properties"]
+        window = largest(event.get("MaximumBatchingWindowInSeconds", 0), "MaximumBatchingWindowInSeconds")
+        assert queue["VisibilityTimeout"] >= 6 * timeout + window, (queue["VisibilityTimeout"], timeout, window)
+
+
+def test_a_dead_letter_queue_keeps_messages_14_days_well_beyond_its_source_queue():
+    """A message moved to a standard DLQ keeps its original enqueue time: with the same retention as its
+    source queue, a message dead-lettered late would expire from the DLQ almost at once."""
+    queues = TEMPLATE.of_type("AWS::SQS::Queue")
+    sources = {lid: q["Properties"] for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    assert set(sources) == {target(e["Queue"]) for f in queue_functions().values() for e in sqs_events(f)}
+    for source in sources.values():
+        dead_letter = queues[target(source["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
+        assert dead_letter["MessageRetentionPeriod"] == 14 * DAY  # SQS's longest
+        assert dead_letter["MessageRetentionPeriod"] - source["MessageRetentionPeriod"] >= 7 * DAY
+        assert source["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}

@@ -21,7 +21,7 @@ How the stack is made (stack.py), from template.yaml rather than from a list kep
    HOKODO_API_KEY_SECRET; alarms are listed as not emulated.
 
 Local differences from AWS, on purpose:
-- source queues get VisibilityTimeout 2 s (template: 180 s), so a redelivery shows while you watch;
+- source queues get VisibilityTimeout 2 s (template: 200 s), so a redelivery shows while you watch;
 - one invocation at a time per queue (no MaximumConcurrency) and no batching window;
 - `demo` passes LogLevel=ERROR and disables the EMF metric lines, to keep its output readable.
 

@@ -17,7 +17,7 @@ from .runner import Delivery, Runner, patched_environ, runtime_environment
 from .stack import MotoServer, Stack, create_stack
 from .template import SamTemplate
 
-# The template's queues hide a received message for 180 s; locally a failed record should come back
+# The template's queues hide a received message for 200 s; locally a failed record should come back
 # (and, after MaxReceiveCount receives, reach its DLQ) while someone is watching.
 LOCAL_VISIBILITY_TIMEOUT = 2
 
