@@ -1,5 +1,5 @@
 """template.yaml read as data: each queue function's environment and least privilege, queue timings and
-retention."""
+retention, log groups."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ PARAMETERS = TEMPLATE.body["Parameters"]
 GLOBALS = TEMPLATE.body["Globals"]["Function"]
 KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}
 DAY = 24 * 3600
+# CloudWatch Logs' allowed retention periods (PutRetentionPolicy), in days
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
 
 
 def queue_functions() -> dict[str, dict]:
@@ -185,3 +187,21 @@ def test_a_dead_letter_queue_keeps_messages_14_days_well_beyond_its_source_queue
         assert dead_letter["MessageRetentionPeriod"] == 14 * DAY  # SQS's longest
         assert dead_letter["MessageRetentionPeriod"] - source["MessageRetentionPeriod"] >= 7 * DAY
         assert source["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+
+
+# -- logs ---------------------------------------------------------------------------------------
+def test_log_retention_is_a_parameter_with_cloudwatch_logs_values():
+    retention = PARAMETERS["LogRetentionDays"]
+    assert [int(v) for v in retention["AllowedValues"]] == LOG_RETENTION_DAYS
+    assert retention["Default"] in LOG_RETENTION_DAYS
+
+
+@pytest.mark.parametrize("function_id", sorted(TEMPLATE.of_type("AWS::Serverless::Function")))
+def test_each_function_logs_to_its_own_log_group_with_that_retention(function_id):
+    log_group_id = target(TEMPLATE.resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"])
+    log_group = TEMPLATE.resources[log_group_id]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{function_id}"}
+    others = [lid for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items() if lid != function_id]
+    assert all(target(TEMPLATE.resources[o]["Properties"]["LoggingConfig"]["LogGroup"]) != log_group_id for o in others)

@@ -88,6 +88,13 @@ def test_queue_functions_get_their_limits_from_the_parameters(local):
         assert function.environment["MAX_AMOUNT"] == str(resolve({"Ref": "MaxAmount"}))
 
 
+def test_each_function_has_its_log_group_with_the_retention_parameter(local):
+    groups = {g["logGroupName"]: g for g in local.moto.client("logs").describe_log_groups()["logGroups"]}
+    for logical_id in local.stack.functions:
+        name = f"/aws/lambda/{local.stack.name}/{logical_id}"
+        assert groups[name]["retentionInDays"] == resolve({"Ref": "LogRetentionDays"})
+
+
 def test_what_moto_skips_is_listed_as_not_emulated(local):
     assert set(local.stack.not_emulated) == set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
 
