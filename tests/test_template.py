@@ -1,12 +1,13 @@
 """template.yaml read as data: each queue function's environment and least privilege, queue timings and
-retention, log groups."""
+retention, log groups, and the rule that keeps OutOfOrderMaxReceives below MaxReceiveCount."""
 
 from __future__ import annotations
 
 from fnmatch import fnmatchcase
+from itertools import product
 
 import pytest
-from hokodo_local.template import SamTemplate
+from hokodo_local.template import ParameterError, SamTemplate, evaluate_rule_function
 from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
 
 TEMPLATE = SamTemplate.load()
@@ -205,3 +206,56 @@ def test_each_function_logs_to_its_own_log_group_with_that_retention(function_id
     assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{function_id}"}
     others = [lid for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items() if lid != function_id]
     assert all(target(TEMPLATE.resources[o]["Properties"]["LoggingConfig"]["LogGroup"]) != log_group_id for o in others)
+
+
+# -- parameters and rules -----------------------------------------------------------------------
+def allowed(name: str) -> list[int]:
+    return [int(v) for v in PARAMETERS[name]["AllowedValues"]]
+
+
+def test_the_rules_refuse_exactly_out_of_order_max_receives_at_or_above_max_receive_count():
+    refused = set()
+    for max_receives, out_of_order in product(allowed("MaxReceiveCount"), allowed("OutOfOrderMaxReceives")):
+        values = TEMPLATE.parameter_values({"MaxReceiveCount": max_receives, "OutOfOrderMaxReceives": out_of_order})
+        errors = TEMPLATE.rule_errors(values)
+        assert all(e.endswith("OutOfOrderMaxReceives must be below MaxReceiveCount.") for e in errors)
+        if errors:
+            refused.add((max_receives, out_of_order))
+    pairs = set(product(allowed("MaxReceiveCount"), allowed("OutOfOrderMaxReceives")))
+    assert refused == {(m, o) for m, o in pairs if o >= m}
+    assert all(any(o < m for o in allowed("OutOfOrderMaxReceives")) for m in allowed("MaxReceiveCount"))
+    assert TEMPLATE.rule_errors(TEMPLATE.parameter_values({})) == []  # the defaults pass
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"MaxReceiveCount": "4", "OutOfOrderMaxReceives": "4"}, "must be below MaxReceiveCount"),
+        ({"OutOfOrderMaxReceives": "7"}, "must be below MaxReceiveCount"),  # against the default MaxReceiveCount (5)
+        ({"MaxReceiveCount": "11"}, "MaxReceiveCount: 11 is not one of"),
+        ({"MaxAmount": "0"}, "MaxAmount: 0 is below its MinValue 1"),
+        ({"MaxAmount": "12.5x"}, "MaxAmount: 12.5x is not a number"),
+        ({"BatchingWindowSeconds": "21"}, "BatchingWindowSeconds: 21 is above its MaxValue 20"),
+        ({"LogRetentionDays": "2"}, "LogRetentionDays: 2 is not one of"),
+        ({"HokodoBaseUrl": "https://api.hokodo.co/v1"}, "does not match"),
+        ({"MaxRecieveCount": "3"}, "MaxRecieveCount: no such parameter"),
+    ],
+)
+def test_the_local_stack_refuses_what_cloudformation_would(overrides, problem):
+    with pytest.raises(ParameterError, match=problem):
+        TEMPLATE.check_parameters(overrides)
+
+
+def test_valid_overrides_pass():
+    TEMPLATE.check_parameters({"MaxReceiveCount": "10", "OutOfOrderMaxReceives": "9", "MaxAmount": "5", "QueueType": "fifo"})
+
+
+def test_the_rule_evaluator_follows_cloudformations_rule_functions():
+    values = {"A": "3", "B": "x"}
+    assert evaluate_rule_function({"Fn::Equals": [{"Ref": "A"}, 3]}, values)  # Ref gives strings; so do literals
+    assert evaluate_rule_function({"Fn::Contains": [["1", "3"], {"Ref": "A"}]}, values)
+    assert not evaluate_rule_function({"Fn::Not": [{"Fn::Equals": [{"Ref": "B"}, "x"]}]}, values)
+    assert evaluate_rule_function({"Fn::Or": [{"Fn::Equals": [{"Ref": "B"}, "y"]}, {"Fn::Equals": [{"Ref": "A"}, "3"]}]}, values)
+    assert not evaluate_rule_function({"Fn::And": [True, {"Fn::Equals": [{"Ref": "B"}, "y"]}]}, values)
+    with pytest.raises(NotImplementedError):
+        evaluate_rule_function({"Fn::EachMemberIn": [["a"], ["a"]]}, values)

@@ -8,6 +8,8 @@ Everything runs as threads of one process (moto's ThreadedMotoServer, the emulat
 one poller per queue), so stopping the process stops everything and frees its ports.
 
 How the stack is made (stack.py), from template.yaml rather than from a list kept by hand:
+0. The parameter overrides are checked as CloudFormation would (each parameter's constraints, then the
+   template's Rules, e.g. OutOfOrderMaxReceives below MaxReceiveCount): moto's CloudFormation checks neither.
 1. moto is reset (`POST /moto-api/reset`) and a placeholder zip is put in its S3.
 2. The SAM template is translated with aws-sam-translator (no managed-policy look-up). Every
    CodeUri/ContentUri is pointed at the placeholder zip instead of `sam build` + `sam package`:

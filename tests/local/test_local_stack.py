@@ -9,7 +9,7 @@ import time
 
 import pytest
 from hokodo_local.local_stack import LocalStack
-from hokodo_local.template import SamTemplate
+from hokodo_local.template import ParameterError, SamTemplate
 
 TEMPLATE = SamTemplate.load()
 
@@ -93,6 +93,13 @@ def test_each_function_has_its_log_group_with_the_retention_parameter(local):
     for logical_id in local.stack.functions:
         name = f"/aws/lambda/{local.stack.name}/{logical_id}"
         assert groups[name]["retentionInDays"] == resolve({"Ref": "LogRetentionDays"})
+
+
+def test_parameters_cloudformation_would_refuse_are_refused_before_anything_starts():
+    stack = LocalStack(parameters={"MaxReceiveCount": "3", "OutOfOrderMaxReceives": "3"})
+    with pytest.raises(ParameterError, match="OutOfOrderMaxReceivesBelowMaxReceiveCount3: OutOfOrderMaxReceives must be below"):
+        stack.start()
+    assert stack.moto.endpoint == "" and stack.emulator.base_url == ""  # moto's CloudFormation would have created it
 
 
 def test_what_moto_skips_is_listed_as_not_emulated(local):
