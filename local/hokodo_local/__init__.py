@@ -8,6 +8,8 @@ Everything runs as threads of one process (moto's ThreadedMotoServer, the emulat
 one poller per queue), so stopping the process stops everything and frees its ports.
 
 How the stack is made (stack.py), from template.yaml rather than from a list kept by hand:
+0. The parameter overrides are checked as CloudFormation would (each parameter's constraints, then the
+   template's Rules, e.g. OutOfOrderMaxReceives below MaxReceiveCount): moto's CloudFormation checks neither.
 1. moto is reset (`POST /moto-api/reset`) and a placeholder zip is put in its S3.
 2. The SAM template is translated with aws-sam-translator (no managed-policy look-up). Every
    CodeUri/ContentUri is pointed at the placeholder zip instead of `sam build` + `sam package`:
@@ -21,7 +23,7 @@ How the stack is made (stack.py), from template.yaml rather than from a list kep
    HOKODO_API_KEY_SECRET; alarms are listed as not emulated.
 
 Local differences from AWS, on purpose:
-- source queues get VisibilityTimeout 2 s (template: 180 s), so a redelivery shows while you watch;
+- source queues get VisibilityTimeout 2 s (template: 200 s), so a redelivery shows while you watch;
 - one invocation at a time per queue (no MaximumConcurrency) and no batching window;
 - `demo` passes LogLevel=ERROR and disables the EMF metric lines, to keep its output readable.
 

@@ -17,7 +17,7 @@ from .runner import Delivery, Runner, patched_environ, runtime_environment
 from .stack import MotoServer, Stack, create_stack
 from .template import SamTemplate
 
-# The template's queues hide a received message for 180 s; locally a failed record should come back
+# The template's queues hide a received message for 200 s; locally a failed record should come back
 # (and, after MaxReceiveCount receives, reach its DLQ) while someone is watching.
 LOCAL_VISIBILITY_TIMEOUT = 2
 
@@ -25,7 +25,8 @@ LOCAL_VISIBILITY_TIMEOUT = 2
 class LocalStack:
     """`with LocalStack(...) as local:` starts everything; leaving the block stops everything.
 
-    `parameters` are template parameter overrides on top of HokodoBaseUrl (always the emulator).
+    `parameters` are template parameter overrides on top of HokodoBaseUrl (always the emulator); values
+    that CloudFormation would refuse raise `ParameterError` before anything starts.
     `runtime_env` is added to every function's environment for the stack's lifetime (besides moto's
     endpoint, region and fake credentials).
     """
@@ -60,6 +61,8 @@ class LocalStack:
         return {"HokodoBaseUrl": self.emulator.api_url, **self._parameters}
 
     def start(self) -> LocalStack:
+        # moto's CloudFormation would create the stack with values AWS refuses (constraints, Rules): refuse them first.
+        self.template.check_parameters(self._parameters)
         try:
             self._start()
         except BaseException:

@@ -175,7 +175,7 @@ def create_stack(
     """Reset moto, create the template's stack in it, and describe what it holds.
 
     `api_key` goes into the template's secret; `visibility_timeout` (seconds), when given, replaces
-    the source queues' VisibilityTimeout (the template's 180 s would hide a redelivery for 3 minutes).
+    the source queues' VisibilityTimeout (the template's 200 s would hide a redelivery for over 3 minutes).
     """
     moto.reset()
     translated = template.translate(_upload_placeholder(moto), parameters, REGION)

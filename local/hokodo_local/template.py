@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,11 @@ class _CfnLoader(yaml.SafeLoader):
 
 
 _CfnLoader.add_multi_constructor("!", intrinsics_multi_constructor)
+
+
+class ParameterError(ValueError):
+    """Parameter values CloudFormation would refuse: a parameter's constraints, or a rule's assertion.
+    moto's CloudFormation checks neither, so the local stack does before it creates anything."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,50 @@ class SamTemplate:
         """Each layer's ContentUri on disk: what Lambda would put on sys.path (/opt/python)."""
         return [(self.root / r["Properties"]["ContentUri"]).resolve() for r in self.of_type(SERVERLESS_LAYER).values()]
 
+    def parameter_values(self, overrides: dict[str, str]) -> dict[str, str]:
+        """Every parameter's value as `Ref` gives it (a string): the override, else the default."""
+        declared = self.body.get("Parameters", {})
+        defaults = {name: str(p["Default"]) for name, p in declared.items() if "Default" in p}
+        return defaults | {name: str(value) for name, value in overrides.items()}
+
+    def check_parameters(self, overrides: dict[str, str]) -> None:
+        """Refuse what CloudFormation would refuse: unknown parameters, values outside a parameter's
+        constraints, and failed Rules assertions (with the rule's AssertDescription)."""
+        values = self.parameter_values(overrides)
+        problems = [problem for name in overrides for problem in self._constraint_errors(name, values)]
+        if not problems:  # as CloudFormation: rules only see values that meet their parameters' constraints
+            problems = self.rule_errors(values)
+        if problems:
+            raise ParameterError("; ".join(problems))
+
+    def rule_errors(self, values: dict[str, str]) -> list[str]:
+        """The AssertDescription of every assertion that fails, for rules whose RuleCondition holds."""
+        return [
+            f"{name}: {assertion.get('AssertDescription', 'assertion failed')}"
+            for name, rule in self.body.get("Rules", {}).items()
+            if evaluate_rule_function(rule.get("RuleCondition", True), values)
+            for assertion in rule.get("Assertions", [])
+            if not evaluate_rule_function(assertion["Assert"], values)
+        ]
+
+    def _constraint_errors(self, name: str, values: dict[str, str]) -> list[str]:
+        declared = self.body.get("Parameters", {}).get(name)
+        if declared is None:
+            return [f"{name}: no such parameter in the template"]
+        value, problems = values[name], []
+        if "AllowedValues" in declared and value not in [str(v) for v in declared["AllowedValues"]]:
+            problems.append(f"{name}: {value} is not one of {declared['AllowedValues']}")
+        if "AllowedPattern" in declared and not re.fullmatch(declared["AllowedPattern"], value):
+            problems.append(f"{name}: {value} does not match {declared['AllowedPattern']}")
+        if declared.get("Type") == "Number":
+            if not re.fullmatch(r"-?\d+(\.\d+)?", value):
+                problems.append(f"{name}: {value} is not a number")
+            elif "MinValue" in declared and float(value) < float(declared["MinValue"]):
+                problems.append(f"{name}: {value} is below its MinValue {declared['MinValue']}")
+            elif "MaxValue" in declared and float(value) > float(declared["MaxValue"]):
+                problems.append(f"{name}: {value} is above its MaxValue {declared['MaxValue']}")
+        return problems
+
     def translate(self, code_uri: str, parameters: dict[str, str], region: str) -> dict[str, Any]:
         """Plain CloudFormation (what the Serverless transform makes of the template), ready for create_stack.
 
@@ -104,6 +154,29 @@ class SamTemplate:
                 os.environ.pop("AWS_DEFAULT_REGION", None)
             else:
                 os.environ["AWS_DEFAULT_REGION"] = previous
+
+
+_RULE_FUNCTIONS = {  # the rule functions on single values; the list ones (Fn::EachMemberIn...) are not needed here
+    "Fn::Equals": lambda args: str(args[0]) == str(args[1]),
+    "Fn::Contains": lambda args: str(args[1]) in [str(v) for v in args[0]],
+    "Fn::Not": lambda args: not args[0],
+    "Fn::And": all,
+    "Fn::Or": any,
+}
+
+
+def evaluate_rule_function(expression: Any, values: dict[str, str]) -> Any:
+    """A rule's condition or assertion, evaluated with parameter values (strings, as Ref gives them)."""
+    if isinstance(expression, list):
+        return [evaluate_rule_function(e, values) for e in expression]
+    if not isinstance(expression, dict):
+        return expression
+    [(function, arguments)] = expression.items()
+    if function == "Ref":
+        return values[arguments]
+    if function not in _RULE_FUNCTIONS:
+        raise NotImplementedError(f"the local stack does not evaluate {function} in Rules")
+    return _RULE_FUNCTIONS[function](evaluate_rule_function(arguments, values))
 
 
 class _NoManagedPolicies:

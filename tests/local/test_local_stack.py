@@ -9,7 +9,7 @@ import time
 
 import pytest
 from hokodo_local.local_stack import LocalStack
-from hokodo_local.template import SamTemplate
+from hokodo_local.template import ParameterError, SamTemplate
 
 TEMPLATE = SamTemplate.load()
 
@@ -78,6 +78,28 @@ def test_functions_get_the_environment_moto_resolved_plus_the_secret(local):
         mapping = local.stack.mapping_for(function.logical_id)
         assert dlq_name == local.stack.dead_letter_queue(local.stack.queues[mapping.queue]).name
         assert function.timeout_seconds == TEMPLATE.body["Globals"]["Function"]["Timeout"]
+
+
+def test_queue_functions_get_their_limits_from_the_parameters(local):
+    for function in local.stack.functions.values():
+        queue = local.stack.queues[local.stack.mapping_for(function.logical_id).queue]
+        assert function.environment["MAX_RECEIVE_COUNT"] == str(queue.max_receive_count)
+        assert function.environment["OUT_OF_ORDER_MAX_RECEIVES"] == str(resolve({"Ref": "OutOfOrderMaxReceives"}))
+        assert function.environment["MAX_AMOUNT"] == str(resolve({"Ref": "MaxAmount"}))
+
+
+def test_each_function_has_its_log_group_with_the_retention_parameter(local):
+    groups = {g["logGroupName"]: g for g in local.moto.client("logs").describe_log_groups()["logGroups"]}
+    for logical_id in local.stack.functions:
+        name = f"/aws/lambda/{local.stack.name}/{logical_id}"
+        assert groups[name]["retentionInDays"] == resolve({"Ref": "LogRetentionDays"})
+
+
+def test_parameters_cloudformation_would_refuse_are_refused_before_anything_starts():
+    stack = LocalStack(parameters={"MaxReceiveCount": "3", "OutOfOrderMaxReceives": "3"})
+    with pytest.raises(ParameterError, match="OutOfOrderMaxReceivesBelowMaxReceiveCount3: OutOfOrderMaxReceives must be below"):
+        stack.start()
+    assert stack.moto.endpoint == "" and stack.emulator.base_url == ""  # moto's CloudFormation would have created it
 
 
 def test_what_moto_skips_is_listed_as_not_emulated(local):

@@ -1,0 +1,261 @@
+"""template.yaml read as data: each queue function's environment and least privilege, queue timings and
+retention, log groups, and the rule that keeps OutOfOrderMaxReceives below MaxReceiveCount."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from itertools import product
+
+import pytest
+from hokodo_local.template import ParameterError, SamTemplate, evaluate_rule_function
+from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
+
+TEMPLATE = SamTemplate.load()
+PARAMETERS = TEMPLATE.body["Parameters"]
+GLOBALS = TEMPLATE.body["Globals"]["Function"]
+KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}
+DAY = 24 * 3600
+# CloudWatch Logs' allowed retention periods (PutRetentionPolicy), in days
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
+
+
+def queue_functions() -> dict[str, dict]:
+    """Functions fed by an SQS event, by logical id."""
+    return {
+        lid: r
+        for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items()
+        if any(e["Type"] == "SQS" for e in r["Properties"].get("Events", {}).values())
+    }
+
+
+def sqs_events(function: dict) -> list[dict]:
+    return [e["Properties"] for e in function["Properties"]["Events"].values() if e["Type"] == "SQS"]
+
+
+def target(value: dict) -> str:
+    """The logical id a `!Ref X` or `!GetAtt X.Attr` points at."""
+    return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
+
+
+def test_the_queue_functions_are_the_three_kinds():
+    assert set(queue_functions()) == set(KINDS)  # a new queue function needs its kind here (and its IAM prefixes)
+
+
+# -- environment --------------------------------------------------------------------------------
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_each_queue_function_gets_its_limits_from_the_parameters(function_id):
+    own = TEMPLATE.resources[function_id]["Properties"].get("Environment", {}).get("Variables", {})
+    environment = GLOBALS["Environment"]["Variables"] | own  # SAM merges a function's variables over Globals'
+    assert environment["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
+    assert environment["OUT_OF_ORDER_MAX_RECEIVES"] == {"Ref": "OutOfOrderMaxReceives"}
+    assert environment["MAX_AMOUNT"] == {"Ref": "MaxAmount"}
+
+
+def test_max_amount_is_a_positive_integer_parameter_defaulting_to_the_layers_default():
+    max_amount = PARAMETERS["MaxAmount"]
+    assert max_amount["Type"] == "Number" and max_amount["MinValue"] == 1
+    assert max_amount["Default"] == DEFAULT_MAX_AMOUNT == 1_000_000_000
+    assert "minor units" in max_amount["Description"]
+
+
+# -- least privilege ----------------------------------------------------------------------------
+TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
+
+
+@pytest.fixture(scope="module")
+def roles() -> dict[str, dict]:
+    """Each queue function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
+    translated = TEMPLATE.translate("s3://placeholder/code.zip", {}, "eu-west-1")
+    resources = translated["Resources"]
+    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in KINDS}
+
+
+def statements(role: dict) -> list[dict]:
+    found = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert all(s["Effect"] == "Allow" for s in found)  # the evaluator below knows no Deny
+    return found
+
+
+def actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def references(value) -> set[str]:
+    """Every logical id a policy Resource refers to (Ref, GetAtt, inside Fn::Sub's variables)."""
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value))
+    if not isinstance(value, dict):
+        return set()
+    if "Ref" in value or "Fn::GetAtt" in value:
+        return {target(value)}
+    return set().union(*(references(v) for v in value.values()))
+
+
+def may(role: dict, action: str, key: str) -> bool:
+    """Whether the role may do a DynamoDB item `action` on the table item whose partition key is `key`:
+    some statement allows the action on the table, under a LeadingKeys condition that the key meets."""
+    for statement in statements(role):
+        if action not in actions(statement) or references(statement["Resource"]) != {"IdempotencyTable"}:
+            continue
+        patterns = statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+        if patterns is None or any(fnmatchcase(key, p) for p in patterns):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_every_table_statement_is_limited_by_leading_keys(roles, function_id):
+    table_statements = [s for s in statements(roles[function_id]) if any(a.startswith("dynamodb:") for a in actions(s))]
+    assert table_statements
+    for statement in table_statements:
+        assert set(actions(statement)) <= TABLE_ACTIONS  # no Query, Scan, wildcard or table-level action
+        assert references(statement["Resource"]) == {"IdempotencyTable"}
+        assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_a_function_writes_only_its_own_items_and_reads_the_applied_events_of_every_kind(roles, function_id):
+    role, kind = roles[function_id], KINDS[function_id]
+    for action in TABLE_ACTIONS:
+        assert may(role, action, f"hokodo-postsale.{kind}#6f1ed002ab5595859014ebf0951522d9")  # Powertools record
+        assert may(role, action, f"hokodo-postsale.{kind}.rejections#oms-1")  # the bundle's per-event item
+    for other in set(KINDS.values()) - {kind}:
+        for action in TABLE_ACTIONS:
+            assert may(role, action, f"hokodo-postsale.{other}#6f1ed002") == (action in READ_ACTIONS)
+            assert not may(role, action, f"hokodo-postsale.{other}.rejections#oms-1")
+    look_alikes = [f"hokodo-postsale.{kind}s#1", f"hokodo-postsale.{kind}x.rejections#1", f"x.hokodo-postsale.{kind}#1", "app#1"]
+    for key in look_alikes:
+        assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, function_id):
+    role = roles[function_id]
+    own_dlq = target(TEMPLATE.resources[function_id]["Properties"]["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"])
+    by_service: dict[str, list[dict]] = {}
+    for statement in statements(role):
+        for service in {a.split(":")[0] for a in actions(statement)}:
+            by_service.setdefault(service, []).append(statement)
+    assert set(by_service) == {"dynamodb", "sqs", "secretsmanager"}
+    for statement in by_service["sqs"]:
+        assert actions(statement) == ["sqs:SendMessage*"]  # SendMessage and SendMessageBatch
+        assert references(statement["Resource"]) == {own_dlq}
+    for statement in by_service["secretsmanager"]:
+        assert actions(statement) == ["secretsmanager:GetSecretValue"]
+        assert references(statement["Resource"]) == {"HokodoApiKeySecret"}
+    # What SAM adds for every function with an SQS event: logs, and receive/delete on its event source's queue
+    # (this managed policy allows them on any queue: see the README's notes on permissions).
+    assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSLambdaSQSQueueExecutionRole",
+    ]
+
+
+# -- queues -------------------------------------------------------------------------------------
+def largest(value, name: str) -> int:
+    """The largest value a template value can take: a literal, a Number parameter up to its MaxValue,
+    either branch of an Fn::If, nothing (AWS::NoValue) as 0."""
+    if isinstance(value, int):
+        return value
+    if "Fn::If" in value:
+        return max(largest(branch, name) for branch in value["Fn::If"][1:])
+    if value == {"Ref": "AWS::NoValue"}:
+        return 0
+    parameter = PARAMETERS[value["Ref"]]
+    assert "MaxValue" in parameter, f"{name}: {value['Ref']} has no MaxValue, so no visibility timeout covers it"
+    return int(parameter["MaxValue"])
+
+
+@pytest.mark.parametrize("function_id", sorted(KINDS))
+def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window_for_any_parameter_value(function_id):
+    function = TEMPLATE.resources[function_id]["Properties"]
+    timeout = largest(function.get("Timeout", GLOBALS["Timeout"]), "Timeout")
+    for event in sqs_events(TEMPLATE.resources[function_id]):
+        queue = TEMPLATE.resources[target(event["Queue"])]["Properties"]
+        window = largest(event.get("MaximumBatchingWindowInSeconds", 0), "MaximumBatchingWindowInSeconds")
+        assert queue["VisibilityTimeout"] >= 6 * timeout + window, (queue["VisibilityTimeout"], timeout, window)
+
+
+def test_a_dead_letter_queue_keeps_messages_14_days_well_beyond_its_source_queue():
+    """A message moved to a standard DLQ keeps its original enqueue time: with the same retention as its
+    source queue, a message dead-lettered late would expire from the DLQ almost at once."""
+    queues = TEMPLATE.of_type("AWS::SQS::Queue")
+    sources = {lid: q["Properties"] for lid, q in queues.items() if "RedrivePolicy" in q["Properties"]}
+    assert set(sources) == {target(e["Queue"]) for f in queue_functions().values() for e in sqs_events(f)}
+    for source in sources.values():
+        dead_letter = queues[target(source["RedrivePolicy"]["deadLetterTargetArn"])]["Properties"]
+        assert dead_letter["MessageRetentionPeriod"] == 14 * DAY  # SQS's longest
+        assert dead_letter["MessageRetentionPeriod"] - source["MessageRetentionPeriod"] >= 7 * DAY
+        assert source["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+
+
+# -- logs ---------------------------------------------------------------------------------------
+def test_log_retention_is_a_parameter_with_cloudwatch_logs_values():
+    retention = PARAMETERS["LogRetentionDays"]
+    assert [int(v) for v in retention["AllowedValues"]] == LOG_RETENTION_DAYS
+    assert retention["Default"] in LOG_RETENTION_DAYS
+
+
+@pytest.mark.parametrize("function_id", sorted(TEMPLATE.of_type("AWS::Serverless::Function")))
+def test_each_function_logs_to_its_own_log_group_with_that_retention(function_id):
+    log_group_id = target(TEMPLATE.resources[function_id]["Properties"]["LoggingConfig"]["LogGroup"])
+    log_group = TEMPLATE.resources[log_group_id]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{function_id}"}
+    others = [lid for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items() if lid != function_id]
+    assert all(target(TEMPLATE.resources[o]["Properties"]["LoggingConfig"]["LogGroup"]) != log_group_id for o in others)
+
+
+# -- parameters and rules -----------------------------------------------------------------------
+def allowed(name: str) -> list[int]:
+    return [int(v) for v in PARAMETERS[name]["AllowedValues"]]
+
+
+def test_the_rules_refuse_exactly_out_of_order_max_receives_at_or_above_max_receive_count():
+    refused = set()
+    for max_receives, out_of_order in product(allowed("MaxReceiveCount"), allowed("OutOfOrderMaxReceives")):
+        values = TEMPLATE.parameter_values({"MaxReceiveCount": max_receives, "OutOfOrderMaxReceives": out_of_order})
+        errors = TEMPLATE.rule_errors(values)
+        assert all(e.endswith("OutOfOrderMaxReceives must be below MaxReceiveCount.") for e in errors)
+        if errors:
+            refused.add((max_receives, out_of_order))
+    pairs = set(product(allowed("MaxReceiveCount"), allowed("OutOfOrderMaxReceives")))
+    assert refused == {(m, o) for m, o in pairs if o >= m}
+    assert all(any(o < m for o in allowed("OutOfOrderMaxReceives")) for m in allowed("MaxReceiveCount"))
+    assert TEMPLATE.rule_errors(TEMPLATE.parameter_values({})) == []  # the defaults pass
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"MaxReceiveCount": "4", "OutOfOrderMaxReceives": "4"}, "must be below MaxReceiveCount"),
+        ({"OutOfOrderMaxReceives": "7"}, "must be below MaxReceiveCount"),  # against the default MaxReceiveCount (5)
+        ({"MaxReceiveCount": "11"}, "MaxReceiveCount: 11 is not one of"),
+        ({"MaxAmount": "0"}, "MaxAmount: 0 is below its MinValue 1"),
+        ({"MaxAmount": "12.5x"}, "MaxAmount: 12.5x is not a number"),
+        ({"BatchingWindowSeconds": "21"}, "BatchingWindowSeconds: 21 is above its MaxValue 20"),
+        ({"LogRetentionDays": "2"}, "LogRetentionDays: 2 is not one of"),
+        ({"HokodoBaseUrl": "https://api.hokodo.co/v1"}, "does not match"),
+        ({"MaxRecieveCount": "3"}, "MaxRecieveCount: no such parameter"),
+    ],
+)
+def test_the_local_stack_refuses_what_cloudformation_would(overrides, problem):
+    with pytest.raises(ParameterError, match=problem):
+        TEMPLATE.check_parameters(overrides)
+
+
+def test_valid_overrides_pass():
+    TEMPLATE.check_parameters({"MaxReceiveCount": "10", "OutOfOrderMaxReceives": "9", "MaxAmount": "5", "QueueType": "fifo"})
+
+
+def test_the_rule_evaluator_follows_cloudformations_rule_functions():
+    values = {"A": "3", "B": "x"}
+    assert evaluate_rule_function({"Fn::Equals": [{"Ref": "A"}, 3]}, values)  # Ref gives strings; so do literals
+    assert evaluate_rule_function({"Fn::Contains": [["1", "3"], {"Ref": "A"}]}, values)
+    assert not evaluate_rule_function({"Fn::Not": [{"Fn::Equals": [{"Ref": "B"}, "x"]}]}, values)
+    assert evaluate_rule_function({"Fn::Or": [{"Fn::Equals": [{"Ref": "B"}, "y"]}, {"Fn::Equals": [{"Ref": "A"}, "3"]}]}, values)
+    assert not evaluate_rule_function({"Fn::And": [True, {"Fn::Equals": [{"Ref": "B"}, "y"]}]}, values)
+    with pytest.raises(NotImplementedError):
+        evaluate_rule_function({"Fn::EachMemberIn": [["a"], ["a"]]}, values)
