@@ -1,5 +1,6 @@
-"""Writes the message contracts as JSON Schema, generated from the pydantic models (`python schemas/generate.py`).
-tests/test_contracts.py fails when a committed schema no longer matches its model."""
+"""Writes the bundle's contracts as JSON Schema, generated from the pydantic models (`python schemas/generate.py`):
+the messages upstreams send, the document drop's object metadata, and the detail of every event published to the
+bus (schemas/events/). tests/test_contracts.py fails when a committed schema no longer matches its model."""
 
 from __future__ import annotations
 
@@ -10,16 +11,32 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "layers" / "postsale"))
 
+from hokodo_postsale.document_drops import DocumentObjectMetadata  # noqa: E402
+from hokodo_postsale.event_catalogue import CATALOGUE  # noqa: E402
 from hokodo_postsale.models import CancellationMessage, ReturnMessage, ShipmentMessage  # noqa: E402
 
-CONTRACTS = {"shipment": ShipmentMessage, "return": ReturnMessage, "cancellation": CancellationMessage}
+MAJOR_VERSION = 1  # of every contract: additive changes only within a major version (docs/contracts.md)
+CONTRACTS = {
+    "shipment": ShipmentMessage,
+    "return": ReturnMessage,
+    "cancellation": CancellationMessage,
+    "document-metadata": DocumentObjectMetadata,
+    **{f"events/{model.DETAIL_TYPE.lower().replace(' ', '-')}": model for model in CATALOGUE},
+}
 
 
-def render(model) -> str:
-    return json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+def render(name: str) -> str:
+    model = CONTRACTS[name]
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"urn:hokodo-postsale:v{MAJOR_VERSION}:{name}"}
+    schema |= model.model_json_schema()
+    if detail_type := getattr(model, "DETAIL_TYPE", ""):
+        schema["title"] = detail_type
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":
-    for name, model in CONTRACTS.items():
-        (HERE / f"{name}.schema.json").write_text(render(model))
+    for name in CONTRACTS:
+        path = HERE / f"{name}.schema.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(render(name))
         print(f"wrote schemas/{name}.schema.json")

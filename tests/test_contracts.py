@@ -18,7 +18,7 @@ spec.loader.exec_module(generate)
 @pytest.mark.parametrize("name", sorted(generate.CONTRACTS))
 def test_committed_schema_matches_the_model(name):
     committed = (ROOT / "schemas" / f"{name}.schema.json").read_text()
-    assert committed == generate.render(generate.CONTRACTS[name]), "run: python schemas/generate.py"
+    assert committed == generate.render(name), "run: python schemas/generate.py"
 
 
 BASE = '"event_id": "e-1", "deferred_payment_id": "defpay-abc123"'

@@ -19,21 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import event_catalogue as catalogue
 from .errors import TransientError
 from .event_bus import EventBus, Fact
 from .hokodo import HokodoClient
 from .idempotency import KEY_PREFIX
 from .models import DeferredPayment, DeferredPaymentEvent
 
-DETAIL_TYPES = {
-    "expiration": "Deferred Payment Expired",
-    "clawback": "Deferred Payment Clawback",
-    "capture": "Deferred Payment Captured",
-    "refund": "Deferred Payment Refunded",
-    "void": "Deferred Payment Voided",
-}
-STATUS_CHANGED = "Deferred Payment Status Changed"
-DRIFT_DETECTED = "Deferred Payment Drift Detected"
+STATUS_CHANGED = catalogue.DeferredPaymentStatusChanged.DETAIL_TYPE
 SYNC_PREFIX = f"{KEY_PREFIX}.sync#"
 OPEN_INDEX = "open-deferred-payments"
 # Never change: every fact id ever published is derived from it.
@@ -83,12 +76,13 @@ def is_final(dp: DeferredPayment) -> bool:
 
 def facts(dp: DeferredPayment, known_status: str | None) -> list[Fact]:
     """Every fact Hokodo's deferred payment shows: one per entry of its events, and the change from `known_status`."""
-    found = [_event_fact(dp, i, e) for i, e in enumerate(dp.events) if e.type in DETAIL_TYPES]
+    found = [_event_fact(dp, i, e) for i, e in enumerate(dp.events) if e.type in catalogue.BY_HOKODO_EVENT_TYPE]
     if known_status is not None and known_status != dp.status:
         when = dp.events[-1].created if dp.events else None
         identity = f"status\x1f{known_status}\x1f{dp.status}\x1f{len(dp.events)}"
-        detail = {**_common(dp, _fact_id(dp.id, identity), when), "old_status": known_status, "new_status": dp.status}
-        found.append(Fact(detail["id"], STATUS_CHANGED, detail, when))
+        found.append(
+            _fact(catalogue.DeferredPaymentStatusChanged, dp, identity, when, old_status=known_status, new_status=dp.status)
+        )
     return found
 
 
@@ -99,42 +93,49 @@ def drift(dp: DeferredPayment, sent: Totals, settled_after: float) -> Fact | Non
     if at_hokodo == sent or _last_change(dp) > settled_after:
         return None
     identity = f"drift\x1f{json.dumps(sent.__dict__, sort_keys=True)}\x1f{json.dumps(at_hokodo.__dict__, sort_keys=True)}"
-    detail = {
-        **_common(dp, _fact_id(dp.id, identity), None),
-        "sent_by_bundle": sent.__dict__,
-        "at_hokodo": at_hokodo.__dict__,
-        "difference": {k: at_hokodo.__dict__[k] - sent.__dict__[k] for k in sent.__dict__},
-    }
-    return Fact(detail["id"], DRIFT_DETECTED, detail)
+    difference = {k: at_hokodo.__dict__[k] - sent.__dict__[k] for k in sent.__dict__}
+    return _fact(
+        catalogue.DeferredPaymentDriftDetected,
+        dp,
+        identity,
+        None,
+        sent_by_bundle=sent.__dict__,
+        at_hokodo=at_hokodo.__dict__,
+        difference=difference,
+    )
 
 
 def _event_fact(dp: DeferredPayment, index: int, event: DeferredPaymentEvent) -> Fact:
-    identity = event.id or f"{index}\x1f{event.type}\x1f{event.created}\x1f{event.amount}"
-    detail = {
-        **_common(dp, _fact_id(dp.id, identity), event.created),
+    model = catalogue.BY_HOKODO_EVENT_TYPE[event.type]
+    fields: dict[str, Any] = {
         "hokodo_event_type": event.type,
         "amount": event.amount,
         "changes": event.changes.model_dump(),
+        "metadata": event.metadata or None,
     }
-    if event.metadata:
-        detail["metadata"] = event.metadata
-    if event.type == "expiration":
-        detail |= {"expired_amount": event.changes.expired_authorisation or event.amount, "final_status": dp.status}
-    elif event.type == "clawback":
-        detail["clawback_amount"] = event.changes.clawback or event.amount
-    return Fact(detail["id"], DETAIL_TYPES[event.type], detail, event.created)
+    if model is catalogue.DeferredPaymentExpired:
+        fields |= {"expired_amount": event.changes.expired_authorisation or event.amount, "final_status": dp.status}
+    elif model is catalogue.DeferredPaymentClawback:
+        fields["clawback_amount"] = event.changes.clawback or event.amount
+    identity = event.id or f"{index}\x1f{event.type}\x1f{event.created}\x1f{event.amount}"
+    return _fact(model, dp, identity, event.created, **fields)
 
 
-def _common(dp: DeferredPayment, fact_id: str, occurred_at: str | None) -> dict[str, Any]:
-    return {
-        "id": fact_id,
-        "deferred_payment_id": dp.id,
-        "deferred_payment_number": dp.number,
-        "order_id": dp.order_id,
-        "currency": dp.currency,
-        "status": dp.status,
-        "occurred_at": occurred_at,
-    }
+def _fact(
+    model: type[catalogue.DeferredPaymentFact], dp: DeferredPayment, identity: str, when: str | None, **fields: Any
+) -> Fact:
+    detail = model(
+        id=_fact_id(dp.id, identity),
+        deferred_payment_id=dp.id,
+        deferred_payment_number=dp.number,
+        order_id=dp.order_id,
+        currency=dp.currency,
+        status=dp.status,
+        occurred_at=when,
+        **fields,
+    )
+    published = detail.model_dump(mode="json", exclude={"metadata"} if getattr(detail, "metadata", None) is None else set())
+    return Fact(detail.id, model.DETAIL_TYPE, published, when)
 
 
 def _fact_id(deferred_payment_id: str, identity: str) -> str:

@@ -1,0 +1,121 @@
+"""The events the bundle publishes to the merchant's EventBridge bus: one model per detail-type, so the
+published JSON Schemas (schemas/events/*.schema.json) and what is published come from the same place.
+
+Every detail carries the deferred payment (id, number, order, currency, status now), Hokodo's own timestamp
+of the fact (`occurred_at`), and a stable `id`: the same fact always has the same id, so consumers dedupe on
+it. Amounts are integers in minor units.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeferredPaymentFact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+    DETAIL_TYPE: ClassVar[str] = ""
+
+    id: str = Field(description="Stable id of this fact (a UUID derived from Hokodo's event): dedupe on it.")
+    deferred_payment_id: str = Field(description="Hokodo deferred payment id, defpay-….")
+    deferred_payment_number: str | None = Field(description="Hokodo's human number of the deferred payment, e.g. P-7WR2-PR0S.")
+    order_id: str | None = Field(description="Hokodo order id, order-….")
+    currency: str | None = Field(description="ISO 4217 code of every amount in this detail.")
+    status: str = Field(description="The deferred payment's status when the fact was published.")
+    occurred_at: str | None = Field(description="Hokodo's own timestamp of the fact (ISO 8601), when it has one.")
+
+
+class Changes(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    authorisation: int = 0
+    protected_captures: int = 0
+    unprotected_captures: int = 0
+    refunds: int = 0
+    voided_authorisation: int = 0
+    expired_authorisation: int = 0
+    clawback: int = 0
+
+
+class LedgerFact(DeferredPaymentFact):
+    hokodo_event_type: str = Field(description="The `type` of Hokodo's event: capture, refund, void, expiration or clawback.")
+    amount: int = Field(description="The event's amount, integer minor units.")
+    changes: Changes = Field(description="Hokodo's signed deltas of the deferred payment's ledger, minor units.")
+    metadata: dict[str, Any] | None = Field(default=None, description="The metadata the action was sent with, if any.")
+
+
+class DeferredPaymentCaptured(LedgerFact):
+    """Hokodo recorded a capture (whoever sent it)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Captured"
+
+
+class DeferredPaymentRefunded(LedgerFact):
+    """Hokodo recorded a refund (whoever sent it)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Refunded"
+
+
+class DeferredPaymentVoided(LedgerFact):
+    """Hokodo recorded a void (whoever sent it)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Voided"
+
+
+class DeferredPaymentExpired(LedgerFact):
+    """The remaining authorisation expired."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Expired"
+    expired_amount: int = Field(description="Authorisation that expired, minor units.")
+    final_status: str = Field(description="The deferred payment's status after expiry: cancelled, reversed or captured.")
+
+
+class DeferredPaymentClawback(LedgerFact):
+    """Hokodo clawed money back from the merchant's payouts."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Clawback"
+    clawback_amount: int = Field(description="Amount clawed back, minor units.")
+
+
+class DeferredPaymentStatusChanged(DeferredPaymentFact):
+    """The status changed since the bundle last saw the deferred payment (the first sight records it, publishes nothing)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Status Changed"
+    old_status: str
+    new_status: str
+
+
+class Totals(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    captured: int = Field(description="Ever captured (refunds included), minor units.")
+    refunded: int = Field(description="Refunded, minor units.")
+    voided: int = Field(description="Voided, minor units.")
+
+
+class DeferredPaymentDriftDetected(DeferredPaymentFact):
+    """Hokodo's ledger disagrees with what the bundle sent (found by the reconciliation, once both were still)."""
+
+    DETAIL_TYPE: ClassVar[str] = "Deferred Payment Drift Detected"
+    sent_by_bundle: Totals
+    at_hokodo: Totals
+    difference: Totals = Field(description="at_hokodo minus sent_by_bundle.")
+
+
+BY_HOKODO_EVENT_TYPE: dict[str, type[LedgerFact]] = {
+    "capture": DeferredPaymentCaptured,
+    "refund": DeferredPaymentRefunded,
+    "void": DeferredPaymentVoided,
+    "expiration": DeferredPaymentExpired,
+    "clawback": DeferredPaymentClawback,
+}
+CATALOGUE: tuple[type[DeferredPaymentFact], ...] = (
+    DeferredPaymentExpired,
+    DeferredPaymentClawback,
+    DeferredPaymentCaptured,
+    DeferredPaymentRefunded,
+    DeferredPaymentVoided,
+    DeferredPaymentStatusChanged,
+    DeferredPaymentDriftDetected,
+)
