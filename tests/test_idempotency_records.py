@@ -3,22 +3,37 @@ the action only, so a later release that adds an optional field does not break i
 
 from __future__ import annotations
 
+import threading
 from typing import ClassVar
 
 from conftest import ledger, load_function, message, post_sale_calls
-from hokodo_postsale.batch import QueueFunction
+from hokodo_postsale.batch import OrderedBatchProcessor, QueueFunction
 from hokodo_postsale.models import ShipmentMessage
 from hokodo_postsale.shipments import KIND, apply_shipment
 
 
-def test_the_persistence_layer_is_configured_at_cold_start_before_any_worker_thread(make_bundle, hokodo):
+def test_the_persistence_layer_is_configured_once_before_any_worker_thread(make_bundle, hokodo, monkeypatch):
+    """Built and configured at the start of the first invocation, on its own thread (not at import: its DynamoDB
+    client is the largest part of a cold import), before the batch's worker threads start."""
     shipments = make_bundle("shipments", policy="partial_leave_open")
-    persistence = shipments.app.shipments._persistence  # noqa: SLF001
-    assert persistence.configured and persistence.function_name == "hokodo-postsale.shipment"
-    assert persistence.validation_key_jmespath is not None  # set before the first invocation starts its threads
+    function = shipments.app.shipments
+    assert "_persistence" not in vars(function)  # nothing built at import
+    configured_on = []
+    real_process = OrderedBatchProcessor.process
+
+    def process(self):
+        persistence = function._persistence  # noqa: SLF001
+        configured_on.append(
+            (persistence.configured, persistence.validation_key_jmespath is not None, threading.current_thread())
+        )
+        return real_process(self)
+
+    monkeypatch.setattr(OrderedBatchProcessor, "process", process)
     dps = [hokodo.create_deferred_payment(10_000)["id"] for _ in range(10)]
     shipments.send(*(message(f"ship-{dp}", dp, amount=100) for dp in dps))
     [first] = shipments.run()  # the first invocation: ten records on ten worker threads
+    assert configured_on == [(True, True, threading.main_thread())]
+    assert function._persistence.function_name == "hokodo-postsale.shipment"  # noqa: SLF001
     assert len(first.deleted) == 10 and all(ledger(hokodo, dp)["protected_captures"] == 100 for dp in dps)
 
 
@@ -56,4 +71,4 @@ def test_each_function_loads_with_its_own_record_prefix(make_bundle):
     for kind, prefix in (("shipments", "shipment"), ("returns", "return"), ("cancellations", "cancellation")):
         make_bundle(kind)
         function = next(v for v in vars(load_function(kind)).values() if isinstance(v, QueueFunction))
-        assert function._persistence.function_name == f"hokodo-postsale.{prefix}"  # noqa: SLF001
+        assert function._persistence.function_name == f"hokodo-postsale.{prefix}"  # noqa: SLF001 - built on first use

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import boto3
@@ -32,12 +33,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
 from .actions import ApplyContext, failure_context
 from .dead_letters import DeadLetterQueue
-from .document_drops import Skipped
 from .errors import (
     AwaitingEarlierEvent,
     HeldBack,
@@ -51,7 +51,7 @@ from .event_state import BatchView, EventStore
 from .hokodo import HokodoClient
 from .hokodo_credentials import HokodoClientProvider
 from .idempotency import idempotency_config, persistence_layer, record_key, record_prefix
-from .models import parse_message
+from .models import Skipped, parse_message
 from .settings import Settings
 
 logger = Logger()
@@ -78,22 +78,34 @@ class QueueFunction:
         self.parse = parse or functools.partial(parse_message, message_model, max_amount=self.settings.max_amount)
         self._apply_fn = apply
         self._config = idempotency_config(self.settings.idempotency_ttl_seconds, message_model.ACTION_FIELDS)
-        self._persistence = persistence_layer(self.settings.idempotency_table, kind, self._config)
-        self._apply_once = idempotent_function(
-            data_keyword_argument="message",
-            persistence_store=self._persistence,
-            config=self._config,
-            key_prefix=record_prefix(kind),
-        )(self._apply)
-        self.events = EventStore(
-            self._persistence.client, self.settings.idempotency_table, record_prefix(kind), self.settings.idempotency_ttl_seconds
-        )
         self.dead_letters = DeadLetterQueue(lambda: boto3.client("sqs"), self.settings.dead_letter_queue_url)
         self.hokodo = HokodoClientProvider(self.settings)
         self._batch: Batch | None = None
 
+    # Built at the first invocation, before its worker threads start (Powertools would otherwise configure the
+    # persistence on the first call of each thread, and two threads can race): the DynamoDB client they need is
+    # the largest part of a cold import (about 80 ms), so the import stays light.
+    @cached_property
+    def _persistence(self) -> DynamoDBPersistenceLayer:
+        return persistence_layer(self.settings.idempotency_table, self.kind, self._config)
+
+    @cached_property
+    def _apply_once(self) -> Callable[..., dict]:
+        return idempotent_function(
+            data_keyword_argument="message",
+            persistence_store=self._persistence,
+            config=self._config,
+            key_prefix=record_prefix(self.kind),
+        )(self._apply)
+
+    @cached_property
+    def events(self) -> EventStore:
+        table, ttl = self.settings.idempotency_table, self.settings.idempotency_ttl_seconds
+        return EventStore(self._persistence.client, table, record_prefix(self.kind), ttl)
+
     def handle(self, event: dict, context: Any) -> dict:
         self._config.register_lambda_context(context)
+        self._apply_once, self.events  # noqa: B018 - built now, on this thread, before any worker thread starts
         client = self.hokodo.client()  # one secret look-up (cached) per batch
         client.use_deadline(_deadline(context))
         records = event.get("Records", [])

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from . import strict_json
 from .errors import InvalidMessage
-from .models import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, Metadata
+from .models import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, Metadata, Skipped
 
 DOC_TYPES = {
     "invoices": "invoice",
@@ -36,16 +36,10 @@ _DIGITS = re.compile(r"^[0-9]{1,18}$")
 MAX_DESCRIPTION_CHARS = 1000
 
 
-class Skipped(BaseModel):
-    """A notification that carries no document (S3's test event, a folder key): logged and deleted."""
-
-    reason: str
-
-
 class DocumentDrop(BaseModel):
     """One version of one object, as its bucket's notification names it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("bucket", "key", "version_id", "etag")
 
     bucket: str
@@ -86,7 +80,7 @@ class DocumentDrop(BaseModel):
 class DocumentFields(BaseModel):
     """Hokodo's optional fields of an order document, read from the object's metadata."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: Annotated[int | None, Field(strict=True, ge=0, description="The document's value in integer minor units.")] = None
     description: Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_CHARS)] = ""
@@ -96,7 +90,7 @@ class DocumentFields(BaseModel):
 class DocumentObjectMetadata(BaseModel):
     """The object-metadata contract as S3 stores it (`x-amz-meta-<name>`: strings; non-ASCII as RFC 2047)."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"title": "Document object metadata"})
+    model_config = ConfigDict(extra="allow", defer_build=True, json_schema_extra={"title": "Document object metadata"})
 
     amount: Annotated[
         str | None,

@@ -9,12 +9,15 @@ S3 version with Hokodo's document id so the merchant can see what was sent.
 
 from __future__ import annotations
 
+# isort: off
+from .batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
+# isort: on
+
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from .actions import ApplyContext
-from .batch import QueueFunction
 from .document_drops import DocumentDrop, document_fields, parse_notification
 from .errors import HokodoProtocolError
 from .models import OrderDocument

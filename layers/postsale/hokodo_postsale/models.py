@@ -8,6 +8,7 @@ strictly (no NaN or Infinity, no duplicate keys, bounded size and depth) before 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -59,6 +60,13 @@ Metadata = Annotated[
     ),
 ]
 EventKind = Literal["shipment", "return", "cancellation"]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """What a parser gives for a record that carries nothing to apply (S3's test event, a folder key): logged, deleted."""
+
+    reason: str
 
 
 class EventRef(BaseModel):

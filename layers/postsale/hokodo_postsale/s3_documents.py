@@ -17,8 +17,9 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from .document_drops import DocumentDrop, Skipped
+from .document_drops import DocumentDrop
 from .errors import DocumentUnavailable, InvalidMessage, TransientError
+from .models import Skipped
 
 PDF_MAGIC = b"%PDF-"
 _CHUNK = 1024 * 1024
