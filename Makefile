@@ -28,13 +28,19 @@ lint: install
 build: install
 	$(BIN)/sam build
 
+# Ctrl-C (or SIGTERM) is how `make local` ends: the CLI then stops everything and exits 130 (143). The recipe's
+# shell waits for it (trap) and reports that clean stop as success, not as "make: *** [local] Error 130".
+define stoppable
+@echo '$(1)'; trap : INT TERM; $(1); code=$$?; case $$code in 130|143) exit 0;; *) exit $$code;; esac
+endef
+
 ## make demo: the merchant scenario on moto server + the Hokodo emulator, then exit
 demo: install
-	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local demo
+	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local demo)
 
 ## make local: keep the local stack running for manual use (Ctrl-C stops it)
 local: install
-	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve
+	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve)
 
 ## make bench: ratios measured in one run (batch / round trip, requests per event, cold import / import boto3)
 bench: install

@@ -5,7 +5,10 @@
     options: --policy <FulfilmentPolicy> --moto-port N --emulator-port N --log-level L (serve: --interval S)
 
 Everything runs as threads of one process (moto's ThreadedMotoServer, the emulator's HTTP server,
-one poller per queue), so stopping the process stops everything and frees its ports.
+one poller per queue), so stopping the process stops everything and frees its ports. The command
+itself runs in a thread too: the main thread only waits, and on SIGINT/SIGTERM it halts the stack
+(moto answers every request with an error that is not retried, the pollers and the emulator stop), gives
+the command a few seconds to unwind, and exits 130/143 (`make demo`/`make local` report that as success).
 
 How the stack is made (stack.py), from template.yaml rather than from a list kept by hand:
 0. The parameter overrides are checked as CloudFormation would (each parameter's constraints, then the

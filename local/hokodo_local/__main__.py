@@ -8,33 +8,85 @@ import errno
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "emulator") not in sys.path:  # the Hokodo emulator is a sibling package of the repository, not installed
     sys.path.append(str(ROOT / "emulator"))
 
+if TYPE_CHECKING:
+    from .local_stack import LocalStack
+
 POLICIES = ("full_only", "partial_then_cancel", "partial_sometimes_cancel", "partial_leave_open")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+STOP_GRACE_SECONDS = 3.0  # after a signal, how long the command may take to unwind before the process exits anyway
 
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM: unwinds the stack (so every `with` stops what it started), like KeyboardInterrupt."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-_stopping = False
+_signalled: int | None = None
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    global _stopping
-    if _stopping:  # a second signal while shutting down: give up on a clean stop (threads die with the process)
+    """Only records the signal. It runs in the main thread, which does nothing but wait for the command's
+    thread: raising here instead could land anywhere (inside a C callback that swallows it, for one)."""
+    global _signalled
+    if _signalled is not None:  # a second signal while shutting down: give up on a clean stop (threads die with the process)
         os._exit(128 + signum)
-    _stopping = True
-    raise Interrupted(signum)
+    _signalled = signum
+
+
+class Session:
+    """The local stack that the command's thread makes, held for the main thread to halt on a signal.
+    A halt asked for before the stack exists halts it as soon as it does (then it does not start)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local: LocalStack | None = None
+        self._halted = False
+
+    def attach(self, local: LocalStack) -> None:
+        with self._lock:
+            self._local = local
+            halted = self._halted
+        if halted:
+            local.halt()
+
+    def halt(self) -> None:
+        with self._lock:
+            self._halted = True
+            local = self._local
+        if local is not None:
+            local.halt()
+
+
+class Command(threading.Thread):
+    """`demo` or `serve`, in a thread of its own; what it raised is kept for the main thread."""
+
+    def __init__(self, args: argparse.Namespace, session: Session):
+        super().__init__(name="hokodo-local", daemon=True)
+        self.args, self.session = args, session
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        args = self.args
+        options = {
+            "policy": args.policy,
+            "log_level": args.log_level,
+            "moto_port": args.moto_port,
+            "emulator_port": args.emulator_port,
+            "on_stack": self.session.attach,
+        }
+        try:
+            if args.command == "demo":
+                from .scenario import run_demo
+
+                run_demo(sys.stdout, **options)
+            else:
+                from .serve import run_serve
+
+                run_serve(sys.stdout, interval=args.interval, **options)
+        except BaseException as exc:  # handed to the main thread
+            self.error = exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,34 +105,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the command in a thread and waits. On SIGINT or SIGTERM the main thread halts the local stack
+    (pollers, Hokodo emulator, moto server), so that the command's calls fail fast and it unwinds; it gets
+    STOP_GRACE_SECONDS to do so, then the process exits 128 + the signal number."""
     args = build_parser().parse_args(argv)
+    session = Session()
+    command = Command(args, session)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
-    stack = {"policy": args.policy, "log_level": args.log_level, "moto_port": args.moto_port, "emulator_port": args.emulator_port}
-    try:
-        if args.command == "demo":
-            from .scenario import run_demo
+    command.start()
+    while command.is_alive() and _signalled is None:
+        command.join(0.1)  # a signal interrupts this wait only to record itself; the loop then sees it
+    if _signalled is None:
+        return _outcome(command.error)
+    signum = _signalled
+    session.halt()
+    command.join(STOP_GRACE_SECONDS)
+    name = signal.Signals(signum).name
+    print(f"\nstopped by {name}: pollers, Hokodo emulator and moto server are shut down", file=sys.stderr, flush=True)
+    return 128 + signum
 
-            run_demo(sys.stdout, **stack)
-        else:
-            from .serve import run_serve
 
-            run_serve(sys.stdout, interval=args.interval, **stack)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        print(f"{exc.strerror}: choose another port (or none: a free one is picked)", file=sys.stderr)
+def _outcome(error: BaseException | None) -> int:
+    if error is None:
+        return 0
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        print(f"{error.strerror}: choose another port (or none: a free one is picked)", file=sys.stderr)
         return 1
-    except Interrupted as stop:
-        print(f"\nstopped by {stop}: pollers, Hokodo emulator and moto server are shut down", file=sys.stderr, flush=True)
-        return 128 + stop.signum
-    return 0
+    raise error
 
 
 if __name__ == "__main__":
     code = main()
-    # Everything was stopped explicitly above (threads joined, sockets closed). Skip the interpreter's
-    # final garbage collection of moto, botocore and the translator: it can take seconds on a busy machine.
+    # Everything was stopped above (threads joined, sockets closed), or, after a signal, is a daemon thread
+    # that ends with the process. Skip the interpreter's final garbage collection of moto, botocore and the
+    # translator: it can take seconds on a busy machine.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import secrets
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -20,6 +21,10 @@ from .template import SamTemplate
 # The template's queues hide a received message for 200 s; locally a failed record should come back
 # (and, after MaxReceiveCount receives, reach its DLQ) while someone is watching.
 LOCAL_VISIBILITY_TIMEOUT = 2
+
+
+class Halted(Exception):
+    """The local stack was halted (`LocalStack.halt`) before or while it started, or while in use."""
 
 
 class LocalStack:
@@ -55,6 +60,7 @@ class LocalStack:
         self.stack: Stack | None = None
         self.runner: Runner | None = None
         self.sqs: Any = None
+        self.halted = threading.Event()
 
     @property
     def parameters(self) -> dict[str, str]:
@@ -64,11 +70,27 @@ class LocalStack:
         # moto's CloudFormation would create the stack with values AWS refuses (constraints, Rules): refuse them first.
         self.template.check_parameters(self._parameters)
         try:
+            self.raise_if_halted()
             self._start()
+            self.raise_if_halted()  # halted while starting: what started after halt() stops here
         except BaseException:
             self.close()
             raise
         return self
+
+    def halt(self) -> None:
+        """From any thread (the CLI's main thread on SIGINT/SIGTERM): moto server refuses every request from
+        now on, the pollers stop, the Hokodo emulator stops. Whatever the stack's owner still asks of them
+        fails at once, and it unwinds through close(), which stops the rest."""
+        self.halted.set()
+        self.moto.refuse()
+        if self.runner is not None:
+            self.runner.stop(timeout=1.0)
+        self.emulator.stop()
+
+    def raise_if_halted(self) -> None:
+        if self.halted.is_set():
+            raise Halted("the local stack was halted")
 
     def _start(self) -> None:
         # Everything started registers how to stop it; close() stops them in reverse order.

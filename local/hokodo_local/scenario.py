@@ -11,6 +11,7 @@ and `Demo.notify`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -191,6 +192,7 @@ class Demo:
 
     # -- helpers ------------------------------------------------------------------------------
     def step(self, title: str) -> None:
+        self.local.raise_if_halted()
         self._step += 1
         self.printer.heading(f"{self._step}. {title}")
 
@@ -255,17 +257,26 @@ def read_dead_letters(local: LocalStack) -> list[DeadLetter]:
 
 
 def run_demo(
-    out: TextIO, *, policy: str | None = None, log_level: str = "ERROR", moto_port: int = 0, emulator_port: int = 0
+    out: TextIO,
+    *,
+    policy: str | None = None,
+    log_level: str = "ERROR",
+    moto_port: int = 0,
+    emulator_port: int = 0,
+    on_stack: Callable[[LocalStack], None] = lambda local: None,
 ) -> DemoResult:
-    """Start the local stack, play the scenario, print the report, stop everything."""
+    """Start the local stack, play the scenario, print the report, stop everything. `on_stack` gets the
+    stack before it starts (the CLI halts it from its main thread on SIGINT/SIGTERM)."""
     parameters = {"LogLevel": log_level} | ({"FulfilmentPolicy": policy} if policy else {})
     # The functions' CloudWatch metrics (EMF lines on stdout) would drown the demo's output.
-    with LocalStack(
+    local = LocalStack(
         parameters=parameters,
         moto_port=moto_port,
         emulator_port=emulator_port,
         runtime_env={"POWERTOOLS_METRICS_DISABLED": "true"},
-    ) as local:
+    )
+    on_stack(local)
+    with local:
         printer = Printer(out)
         printer.heading("Local stack (no Docker)")
         printer.stack(local.stack, moto=local.moto.endpoint, emulator=local.emulator.base_url, parameters=local.parameters)

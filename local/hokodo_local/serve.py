@@ -4,7 +4,7 @@ with instructions for sending it messages by hand."""
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from typing import TextIO
 
 from .local_stack import LocalStack
@@ -20,17 +20,17 @@ def run_serve(
     moto_port: int = 0,
     emulator_port: int = 0,
     interval: float = 0.5,
+    on_stack: Callable[[LocalStack], None] = lambda local: None,
 ) -> None:
-    """Runs until interrupted (the CLI turns SIGINT and SIGTERM into an exception that unwinds this)."""
+    """Runs until the local stack is halted (the CLI halts it on SIGINT and SIGTERM; `on_stack` hands it over)."""
     printer = Printer(out)
     parameters = ({"FulfilmentPolicy": policy} if policy else {}) | ({"LogLevel": log_level} if log_level else {})
-    with LocalStack(
-        parameters=parameters, moto_port=moto_port, emulator_port=emulator_port, on_delivery=printer.delivery
-    ) as local:
+    local = LocalStack(parameters=parameters, moto_port=moto_port, emulator_port=emulator_port, on_delivery=printer.delivery)
+    on_stack(local)
+    with local:
         print_usage(local, printer)
         local.runner.start(interval=interval)
-        while True:
-            time.sleep(1)
+        local.halted.wait()
 
 
 def print_usage(local: LocalStack, printer: Printer) -> None:

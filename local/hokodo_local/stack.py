@@ -81,6 +81,13 @@ class MotoServer:
     def reset(self) -> None:
         httpx.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
 
+    def refuse(self) -> None:
+        """Answer every request from now on with an error that AWS clients do not retry, so that each call
+        fails at once, even on a kept-alive connection (a closed port would be retried with backoff)."""
+        wsgi_server = getattr(self._server, "_server", None)
+        if wsgi_server is not None:
+            wsgi_server.app = _refusing_app
+
     def stop(self) -> None:
         if not self.endpoint:
             return
@@ -93,6 +100,12 @@ class MotoServer:
 
     def client(self, service: str) -> Any:
         return aws_client(service, self.endpoint)
+
+
+def _refusing_app(environ: dict, start_response: Any) -> list[bytes]:
+    body = b'{"__type": "LocalStackHalted", "message": "the local stack was halted"}'
+    start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _can_listen(port: int) -> bool:

@@ -1,5 +1,6 @@
 """`python -m hokodo_local` stopped by SIGINT or SIGTERM: it exits promptly, frees its ports, and
-leaves no process behind (everything it runs is a thread of its own process)."""
+leaves no process behind (everything it runs is a thread of its own process). The main thread only
+waits; on a signal it halts the local stack (`LocalStack.halt`), so the command's calls fail at once."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+from botocore.exceptions import ClientError
+from hokodo_local.local_stack import Halted, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "HOKODO_LOCAL_TEST_MARKER"
@@ -140,3 +144,26 @@ def test_a_port_in_use_is_reported_not_waited_on():
             )
             assert done.returncode == 1
             assert f"127.0.0.1:{port} is in use" in done.stderr
+
+
+def test_a_halted_stack_fails_its_callers_at_once_then_closes():
+    with LocalStack() as local:
+        ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port]
+        local.runner.start(interval=0.1)
+        local.halt()
+        started = time.monotonic()
+        with pytest.raises(ClientError, match="halted"):
+            local.sqs.list_queues()
+        assert time.monotonic() - started < 0.5  # refused, not retried with backoff as a closed port would be
+        with pytest.raises(httpx.HTTPError):
+            local.admin.requests()  # the Hokodo emulator is stopped
+        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]
+    assert all(listening_possible(p) for p in ports)
+
+
+def test_a_stack_halted_before_it_starts_does_not_start():
+    local = LocalStack()
+    local.halt()  # a signal while the command is still importing
+    with pytest.raises(Halted):
+        local.start()
+    assert local.moto.endpoint == "" and local.emulator.base_url == ""
