@@ -37,6 +37,7 @@ MinorUnits = Annotated[
     Field(
         strict=True,
         gt=0,
+        json_schema_extra={"maximum": DEFAULT_MAX_AMOUNT},  # the model checks the deployment's own MaxAmount
         description=(
             "A positive amount in integer minor units (pence, cents). JSON numbers with a fraction or an exponent "
             f"(100.0, 1e3) are refused even where JSON Schema calls them integers; above the deployment's MaxAmount "
@@ -76,6 +77,14 @@ class EventRef(BaseModel):
 
     kind: EventKind
     event_id: EventId
+
+
+def _exactly_one(flag: str) -> list[dict[str, Any]]:
+    """JSON Schema for "exactly one of `amount` or `<flag>: true`" (a `<flag>: false` beside an amount is allowed)."""
+    return [
+        {"required": ["amount"], "properties": {flag: {"const": False}}},
+        {"required": [flag], "properties": {flag: {"const": True}}, "not": {"required": ["amount"]}},
+    ]
 
 
 class _Message(BaseModel):
@@ -120,7 +129,9 @@ class ShipmentMessage(_Message):
     """Goods shipped: capture `amount`, or the remaining authorisation with `capture_remaining: true`."""
 
     ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "capture_remaining", "final", "metadata")
-    amount: MinorUnits | None = None
+    model_config = ConfigDict(json_schema_extra={"oneOf": _exactly_one("capture_remaining")})
+
+    amount: MinorUnits = None  # type: ignore[assignment] - absent is None; an explicit null is refused
     capture_remaining: Annotated[bool, Field(strict=True)] = False
     final: Annotated[
         bool | None, Field(strict=True, description="Void what is left afterwards; default from the fulfilment policy.")
@@ -231,7 +242,9 @@ class CancellationMessage(_Message):
     """Order (partly) cancelled: void `amount` of the authorisation, or all of it with `remaining: true`."""
 
     ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "remaining", "metadata")
-    amount: MinorUnits | None = None
+    model_config = ConfigDict(json_schema_extra={"oneOf": _exactly_one("remaining")})
+
+    amount: MinorUnits = None  # type: ignore[assignment] - absent is None; an explicit null is refused
     remaining: Annotated[bool, Field(strict=True)] = False
 
     @model_validator(mode="after")
