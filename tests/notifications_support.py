@@ -4,15 +4,19 @@ served locally as API Gateway would, and the idempotency table's stream feeding 
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+from pathlib import Path
 
 import boto3
 import httpx
 from hokodo_local.http_api import LocalHttpApi, Route
 from hokodo_local.lambda_context import LocalLambdaContext
 from hokodo_local.stream_event_source import DynamoDBStreamEventSource
+from jsonschema import Draft202012Validator
 
+ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 SOURCE = "hokodo.postsale.test"
 BUS = "hokodo-events"
@@ -87,16 +91,25 @@ class Notifications:
         )
 
     def published(self) -> list[dict]:
-        """Every event the bus delivered to the rule's queue since the last call, oldest first."""
+        """Every event the bus delivered to the rule's queue since the last call, oldest first; each detail is checked
+        against its published JSON Schema (schemas/events/)."""
         found = []
         while messages := self.sqs.receive_message(QueueUrl=self.published_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:
-                found.append(json.loads(message["Body"]))
+                event = json.loads(message["Body"])
+                detail_schema(event["detail-type"]).validate(event["detail"])
+                found.append(event)
                 self.sqs.delete_message(QueueUrl=self.published_url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
     def close(self) -> None:
         self.api.stop()
+
+
+@functools.cache
+def detail_schema(detail_type: str) -> Draft202012Validator:
+    path = ROOT / "schemas" / "events" / f"{detail_type.lower().replace(' ', '-')}.schema.json"
+    return Draft202012Validator(json.loads(path.read_text()))
 
 
 def payload_of(hokodo, deferred_payment_id: str) -> dict:

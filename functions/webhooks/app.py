@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from hokodo_postsale.observability import answered
 from hokodo_postsale.webhooks import NOT_FOUND, Answer, receiver, request_body
 
 logger = Logger()
@@ -11,6 +12,7 @@ webhooks = receiver()
 
 
 def respond(answer: Answer) -> Response:
+    answered(answer.status)
     return Response(status_code=answer.status, content_type="application/json", body=answer.body)
 
 

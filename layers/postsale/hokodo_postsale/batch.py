@@ -29,13 +29,13 @@ from functools import cached_property
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
+from . import observability
 from .actions import ApplyContext, failure_context
 from .dead_letters import DeadLetterQueue
 from .errors import (
@@ -55,7 +55,6 @@ from .models import Skipped, parse_message
 from .settings import Settings
 
 logger = Logger()
-metrics = Metrics()
 ApplyFn = Callable[[Any, ApplyContext], dict]
 
 
@@ -112,8 +111,6 @@ class QueueFunction:
         self._batch = batch = Batch(self, records, client)
         processor = OrderedBatchProcessor(batch.group_of, max_workers=self.settings.batch_concurrency)
         response = process_partial_response(event=event, record_handler=batch.handle_record, processor=processor, context=context)
-        for outcome, count in batch.outcomes.items():
-            metrics.add_metric(name=f"{self.kind.capitalize()}{outcome}", unit=MetricUnit.Count, value=count)
         logger.info("batch done", extra={"kind": self.kind, "records": len(records), **batch.outcomes})
         return response
 
@@ -222,7 +219,7 @@ class Batch:
         with self._lock:
             self._taken_effect_now.add(self.function.record_key(self.function.kind, prepared.message.event_id))
         logger.info("applied", extra={**log, "actions": result.get("actions")})
-        self._count("Applied")
+        self._count("Applied", actions=result.get("actions") or [])
         return result
 
     def _failed(self, record: SQSRecord, prepared: Prepared, exc: Exception, log: dict) -> dict:
@@ -283,7 +280,7 @@ class Batch:
             self._count("RetryLater")
             raise
         logger.warning("dead-lettered", extra={**log, "reason": reason, "error_type": type(exc).__name__})
-        self._count("Parked" if parked else "DeadLettered")
+        self._count("Parked" if parked else "DeadLettered", error_type=type(exc).__name__)
         return {"dead_lettered": reason}
 
     def _retry_later(self, prepared: Prepared, exc: BaseException, log: dict):
@@ -296,9 +293,13 @@ class Batch:
         self._count("RetryLater")
         raise exc
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: str, *, actions: list[dict] | None = None, error_type: str | None = None) -> None:
         with self._lock:
             self.outcomes[outcome] += 1
+        if actions is not None:
+            observability.applied(self.function.kind, actions)
+        else:
+            observability.outcome(self.function.kind, outcome, error_type)
 
 
 class OrderedBatchProcessor(BatchProcessor):

@@ -76,6 +76,8 @@ class HokodoClient:
         self._max_attempts = max_attempts
         self._sleep = sleep
         self._deadline: float | None = None
+        # Told of every attempt: (action, HTTP status or None when no answer came, seconds). Observability hooks here.
+        self.on_attempt: Callable[[str, int | None, float], None] = lambda action, status, seconds: None
 
     def use_deadline(self, deadline: float | None) -> None:
         """Stop retrying at this `time.monotonic()` instant (the invocation's end less a margin)."""
@@ -239,8 +241,14 @@ class HokodoClient:
 
         seconds = self._attempt_seconds(action, at_most)
         timeout = httpx.Timeout(seconds, connect=min(self._connect_seconds, seconds))
-        with attempt_deadline(time.monotonic() + seconds):
-            response = self._http.request(method, path, timeout=timeout, **kwargs)
+        started = time.monotonic()
+        try:
+            with attempt_deadline(started + seconds):
+                response = self._http.request(method, path, timeout=timeout, **kwargs)
+        except httpx.HTTPError:
+            self.on_attempt(action, None, time.monotonic() - started)
+            raise
+        self.on_attempt(action, response.status_code, time.monotonic() - started)
         return parse_response(response, action, parse)
 
     def _attempt_seconds(self, action: str, at_most: float | None = None) -> float:

@@ -7,6 +7,7 @@ import threading
 
 from aws_lambda_powertools.utilities import parameters
 
+from . import observability
 from .hokodo import HokodoClient
 from .settings import Settings
 
@@ -42,6 +43,7 @@ class HokodoClientProvider:
                     timeout_seconds=self._settings.hokodo_timeout_seconds,
                     max_attempts=self._settings.hokodo_max_attempts,
                 )
+                self._client.on_attempt = observability.hokodo_attempt
                 self._api_key = api_key
             return self._client
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from . import observability
 from .deferred_payment_sync import SYNC_PREFIX
 from .idempotency import KEY_PREFIX
 from .settings import Settings
@@ -47,7 +48,9 @@ class LedgerTracking:
 
     def track(self, stream_record: dict) -> int:
         """Add the actions one stream record shows applied; returns how many were new."""
-        return sum(self._add(*applied) for applied in applied_actions(stream_record))
+        added = sum(self._add(*applied) for applied in applied_actions(stream_record))
+        observability.tracked(added)
+        return added
 
     def track_record(self, record: Any) -> int:
         """Powertools' batch record handler: `record` is its DynamoDB stream record data class."""

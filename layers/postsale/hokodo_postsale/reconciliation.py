@@ -13,8 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from . import observability
 from .deferred_payment_sync import DeferredPaymentSync
 from .errors import HokodoAuthenticationFailed
+from .event_bus import Fact
 from .hokodo_credentials import HokodoClientProvider
 from .settings import Settings
 from .webhooks import deferred_payment_sync
@@ -31,11 +33,11 @@ class Reconciliation:
         watched = self._sync.store.open_deferred_payments()
         self._hokodo.client().use_deadline(time.monotonic() + remaining_seconds() - _MARGIN_SECONDS / 2)
 
-        def one(deferred_payment_id: str) -> tuple[str, list[str]]:
+        def one(deferred_payment_id: str) -> tuple[str, list[Fact]]:
             if remaining_seconds() < _MARGIN_SECONDS:
                 return "deferred", []
             try:
-                return "synced", [f.detail_type for f in self._sync.sync(deferred_payment_id, check_drift=True)]
+                return "synced", self._sync.sync(deferred_payment_id, check_drift=True)
             except Exception as exc:  # one deferred payment's trouble never stops the others
                 if isinstance(exc, HokodoAuthenticationFailed):
                     self._hokodo.refresh()
@@ -44,10 +46,11 @@ class Reconciliation:
 
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             results = list(pool.map(one, watched))
+        observability.published([fact for _, facts in results for fact in facts])
         report = {
             "watched": len(watched),
             **Counter(outcome for outcome, _ in results),
-            "published": dict(Counter(t for _, types in results for t in types)),
+            "published": dict(Counter(f.detail_type for _, facts in results for f in facts)),
         }
         logger.info("reconciliation done", extra=report)
         return report

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from . import observability
 from .deferred_payment_sync import DeferredPaymentSync, WatermarkStore
 from .errors import DeferredPaymentNotFound, HokodoAuthenticationFailed, InvalidMessage, TransientError
 from .event_bus import EventBus
@@ -58,6 +59,7 @@ class WebhookReceiver:
             logger.warning("notification not synced; Hokodo will retry", extra={"deferred_payment_id": dp, "reason": str(exc)})
             return Answer(503, {"message": "Service Unavailable: try again later"})
         logger.info("notification synced", extra={"deferred_payment_id": dp, "published": [f.detail_type for f in published]})
+        observability.published(published)
         return Answer(200, {"published": len(published)})
 
 
