@@ -109,4 +109,3 @@ def test_what_json_schema_cannot_say_is_refused_by_the_model_and_said_in_the_sch
     assert schema("shipment").is_valid(json.loads(body))  # the known gap, stated in the schema's descriptions:
     properties = json.loads((ROOT / "schemas" / "shipment.schema.json").read_text())["properties"]
     assert "100.0, 1e3" in properties["amount"]["description"] and "nested at most 5" in properties["metadata"]["description"]
-
