@@ -92,6 +92,10 @@ class AdminClient:
         `deferred_payment`."""
         self._call("POST", "webhooks/faults", list(faults))
 
+    def set_webhook_rates(self, drop: float = 0.0, duplicate: float = 0.0, seed: int | None = None) -> None:
+        """Lose or duplicate each notification with these probabilities (seeded); `reset` sets them back to 0."""
+        self._call("PUT", "webhooks/rates", {"drop": drop, "duplicate": duplicate, "seed": seed})
+
     def document(self, doc_id: str) -> dict:
         return self._call("GET", f"documents/{doc_id}")
 
@@ -100,9 +104,19 @@ class AdminClient:
         return self._call("GET", "faults")
 
     def set_faults(
-        self, latency_ms: float = 0, error_rates: dict[str, float] | None = None, next: list[dict] | None = None
+        self,
+        latency_ms: float = 0,
+        error_rates: dict[str, float] | None = None,
+        next: list[dict] | None = None,
+        timeout_seconds: float = 2.0,
     ) -> dict:
-        return self._call("PUT", "faults", {"latency_ms": latency_ms, "error_rates": error_rates or {}, "next": next or []})
+        body = {
+            "latency_ms": latency_ms,
+            "error_rates": error_rates or {},
+            "next": next or [],
+            "timeout_seconds": timeout_seconds,
+        }
+        return self._call("PUT", "faults", body)
 
     def add_faults(self, *faults: dict) -> dict:
         """Queue faults, e.g. {"status": 302, "headers": {"Location": "https://elsewhere/"}, "count": 4} or

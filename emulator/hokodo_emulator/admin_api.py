@@ -134,6 +134,15 @@ def _webhook_faults(app: EmulatorParts, req: Request) -> Response:
     return Response(204)
 
 
+def _webhook_rates(app: EmulatorParts, req: Request) -> Response:
+    data = _body(req)
+    try:
+        app.webhooks.set_rates(drop=data.get("drop", 0.0), duplicate=data.get("duplicate", 0.0), seed=data.get("seed"))
+    except ValueError as exc:
+        raise _Invalid({"detail": str(exc)}) from None
+    return Response(204)
+
+
 def _clear_webhooks(app: EmulatorParts, req: Request) -> Response:
     app.webhooks.reset()
     return Response(204)
@@ -153,7 +162,12 @@ def _get_faults(app: EmulatorParts, req: Request) -> Response:
 
 def _put_faults(app: EmulatorParts, req: Request) -> Response:
     data = _body(req)
-    app.faults.configure(latency_ms=data.get("latency_ms", 0), error_rates=data.get("error_rates"), next=data.get("next"))
+    app.faults.configure(
+        latency_ms=data.get("latency_ms", 0),
+        error_rates=data.get("error_rates"),
+        next=data.get("next"),
+        timeout_seconds=data.get("timeout_seconds", 2.0),
+    )
     return Response(200, app.faults.snapshot())
 
 
@@ -199,6 +213,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("requests",), {"GET": _requests, "DELETE": _clear_requests}),
     (("webhooks",), {"GET": _webhooks, "DELETE": _clear_webhooks}),
     (("webhooks", "faults"), {"POST": _webhook_faults}),
+    (("webhooks", "rates"), {"PUT": _webhook_rates}),
     (("documents", "*"), {"GET": _document}),
     (("orders", "*", "payout_items"), {"GET": _payout_items}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),

@@ -150,26 +150,44 @@ def _headers(value: Any) -> dict[str, str] | None:
     return dict(value)
 
 
-def parse_error_rates(rates: Any) -> dict[int, float]:
+RANDOM_KINDS = ("timeout", "drop", "drop_after_apply")  # besides HTTP statuses, what a random fault can be
+
+
+def parse_error_rates(rates: Any) -> dict[str, float]:
+    """`{"503": 0.1, "429": 0.05, "timeout": 0.02, "drop": 0.02, "drop_after_apply": 0.02}`: per request, the
+    probability of each fault (an injected status, a slow answer, a dropped connection, or one dropped after
+    the request was applied)."""
     if rates is None:
         return {}
     if not isinstance(rates, dict):
-        raise FaultConfigError('error_rates must be an object like {"503": 0.2}')
-    out: dict[int, float] = {}
+        raise FaultConfigError('error_rates must be an object like {"503": 0.2, "drop": 0.05}')
+    out: dict[str, float] = {}
     for key, value in rates.items():
-        try:
-            status = int(key)
-        except (TypeError, ValueError):
-            raise FaultConfigError(f"bad status {key!r}") from None
-        if not 400 <= status <= 599:
-            raise FaultConfigError(f"bad status {key!r}")
+        name = str(key)
+        if name not in RANDOM_KINDS:
+            try:
+                status = int(name)
+            except ValueError:
+                raise FaultConfigError(f"bad status or fault kind {key!r}") from None
+            if not 400 <= status <= 599:
+                raise FaultConfigError(f"bad status {key!r}")
+            name = str(status)
         p = _number(value, f"error rate of {key}")
         if p > 1:
             raise FaultConfigError("error rates are probabilities between 0 and 1")
-        out[status] = float(p)
+        out[name] = float(p)
     if sum(out.values()) > 1 + 1e-9:
         raise FaultConfigError("error rates add up to more than 1")
     return out
+
+
+def _random_fault(kind: str, timeout_seconds: float) -> Fault:
+    if kind == "timeout":
+        return Fault(timeout=timeout_seconds)
+    if kind in ("drop", "drop_after_apply"):
+        return Fault(drop=kind == "drop", drop_after_apply=kind == "drop_after_apply")
+    status = int(kind)
+    return Fault(status=status, retry_after=1 if status == 429 else None)
 
 
 class Faults:
@@ -181,18 +199,20 @@ class Faults:
         self._rng = random.Random(seed)
         self._initial = (latency_ms, error_rates)
         self.latency_ms = 0.0
-        self.error_rates: dict[int, float] = {}
+        self.error_rates: dict[str, float] = {}
+        self.timeout_seconds = 2.0  # how long a random `timeout` fault holds its answer
         self._next: deque[Fault] = deque()
         self.configure(latency_ms=latency_ms, error_rates=error_rates)
 
-    def configure(self, latency_ms: Any = 0, error_rates: Any = None, next: Any = None) -> None:
+    def configure(self, latency_ms: Any = 0, error_rates: Any = None, next: Any = None, timeout_seconds: Any = 2.0) -> None:
         latency = _number(latency_ms or 0, "latency_ms")
+        timeout = _number(timeout_seconds, "timeout_seconds")
         rates = parse_error_rates(error_rates)
         if next is not None and not isinstance(next, list):
             raise FaultConfigError("next must be a list of faults")
         queue = deque(parse_fault(f) for f in next or [])
         with self._lock:
-            self.latency_ms, self.error_rates, self._next = latency, rates, queue
+            self.latency_ms, self.error_rates, self._next, self.timeout_seconds = latency, rates, queue, timeout
 
     def add(self, specs: Any) -> None:
         if isinstance(specs, dict):
@@ -227,9 +247,9 @@ class Faults:
                     return fault
             if self.error_rates:
                 roll = self._rng.random()
-                for status, p in sorted(self.error_rates.items()):
+                for kind, p in sorted(self.error_rates.items()):
                     if roll < p:
-                        return Fault(status=status, retry_after=1 if status == 429 else None)
+                        return _random_fault(kind, self.timeout_seconds)
                     roll -= p
         return None
 
@@ -237,6 +257,7 @@ class Faults:
         with self._lock:
             return {
                 "latency_ms": self.latency_ms,
-                "error_rates": {str(k): v for k, v in sorted(self.error_rates.items())},
+                "error_rates": dict(sorted(self.error_rates.items())),
+                "timeout_seconds": self.timeout_seconds,
                 "next": [f.to_dict() for f in self._next],
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import random
 import threading
 import time
 import urllib.error
@@ -51,6 +52,8 @@ class WebhookDispatcher:
         self._seq = itertools.count(1)
         self._log: list[dict[str, Any]] = []
         self._faults: list[tuple[str, str | None]] = []  # (drop | duplicate, deferred payment or None)
+        self._rates = (0.0, 0.0)  # random (drop, duplicate) probabilities
+        self._rng = random.Random()
         self._stopping = False
         self._generation = 0
         self._thread: threading.Thread | None = None
@@ -73,7 +76,7 @@ class WebhookDispatcher:
     def send(self, url: str, payload: dict[str, Any], **info: Any) -> None:
         with self._cond:
             info = {"delivery": next(self._seq), **info}
-            fault = self._take_fault(info.get("deferred_payment"))
+            fault = self._take_fault(info.get("deferred_payment")) or self._roll()
             if fault == "drop":  # lost on the way: logged, never sent
                 entry = {"url": url, "attempt": 0, "status": None, "error": "dropped", "delivered": False, "payload": payload}
                 self._log.append({**info, **entry, "at": iso(datetime.now(UTC))})
@@ -96,6 +99,24 @@ class WebhookDispatcher:
         with self._cond:
             self._faults += parsed
 
+    def set_rates(self, drop: float = 0.0, duplicate: float = 0.0, seed: int | None = None) -> None:
+        """Lose (`drop`) or send twice (`duplicate`) each notification with these probabilities (seeded)."""
+        for value in (drop, duplicate):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError("webhook fault rates are probabilities between 0 and 1")
+        if drop + duplicate > 1:
+            raise ValueError("webhook fault rates add up to more than 1")
+        with self._cond:
+            self._rates = (float(drop), float(duplicate))
+            self._rng = random.Random(seed)
+
+    def _roll(self) -> str | None:
+        drop, duplicate = self._rates
+        if not drop and not duplicate:
+            return None
+        roll = self._rng.random()
+        return "drop" if roll < drop else "duplicate" if roll < drop + duplicate else None
+
     def _take_fault(self, deferred_payment: str | None) -> str | None:
         for fault in self._faults:
             if fault[1] is None or fault[1] == deferred_payment:
@@ -113,6 +134,7 @@ class WebhookDispatcher:
             self._queue.clear()
             self._log.clear()
             self._faults.clear()
+            self._rates = (0.0, 0.0)
             self._generation += 1
 
     def _run(self) -> None:

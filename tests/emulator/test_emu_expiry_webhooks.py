@@ -213,3 +213,13 @@ def test_webhook_faults_drop_or_duplicate_the_next_notification(admin, receiver)
     assert [r["data"]["order"]["deferred_payment"]["clawback_amount"] for r in received] == [300, 300]
     log = admin.webhooks()
     assert [e["error"] for e in log if not e["delivered"]] == ["dropped"]
+
+
+def test_webhook_rates_lose_or_duplicate_notifications_at_random(admin, receiver):
+    admin.set_webhook_rates(drop=1.0, seed=1)
+    dp = admin.create_deferred_payment(10_000, notification_url=receiver.url)
+    admin.clawback(dp["id"], 100)
+    assert [e["error"] for e in admin.wait_for_webhooks(1)] == ["dropped"]
+    admin.set_webhook_rates(duplicate=1.0, seed=1)
+    admin.clawback(dp["id"], 100)
+    assert len(receiver.wait(2)) == 2

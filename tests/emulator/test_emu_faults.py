@@ -146,7 +146,7 @@ def test_invalid_fault_config_is_400(admin):
         assert exc.value.status_code == 400
     with pytest.raises(AdminError):
         admin.set_faults(error_rates={"503": 0.8, "500": 0.5})
-    assert admin.faults() == {"latency_ms": 0.0, "error_rates": {}, "next": []}
+    assert admin.faults() == {"latency_ms": 0.0, "error_rates": {}, "next": [], "timeout_seconds": 2.0}
 
 
 def test_put_replaces_the_queue(admin):
@@ -156,7 +156,23 @@ def test_put_replaces_the_queue(admin):
         "latency_ms": 5,
         "error_rates": {},
         "next": [{"drop": True}, {"timeout": 1, "path_contains": "capture"}],
+        "timeout_seconds": 2.0,
     }
+
+
+def test_random_faults_can_be_timeouts_and_dropped_connections(api, admin, dp):
+    admin.set_faults(error_rates={"drop_after_apply": 1.0})
+    with pytest.raises(httpx.TransportError):
+        api.post(f"payment/deferred_payments/{dp['id']}/capture", json={"amount": 100}, headers={"Idempotency-Key": "k-1"})
+    assert admin.get_deferred_payment(dp["id"])["protected_captures"] == 100  # applied, the answer lost
+    admin.set_faults(error_rates={"timeout": 1.0}, timeout_seconds=0.3)
+    with pytest.raises(httpx.ReadTimeout):
+        api.post(f"payment/deferred_payments/{dp['id']}/capture", json={"amount": 50}, timeout=0.1)
+    admin.set_faults(error_rates={"drop": 1.0})
+    with pytest.raises(httpx.TransportError):
+        api.get(f"payment/deferred_payments/{dp['id']}")
+    with pytest.raises(AdminError):
+        admin.set_faults(error_rates={"explode": 0.1})
 
 
 def test_a_status_fault_can_answer_count_requests_with_any_status_body_and_headers(api, admin, dp):
