@@ -141,6 +141,10 @@ def _drop(record: dict) -> DocumentDrop | Skipped:
     if key.endswith("/"):
         return Skipped(reason=f"{where} is a folder")
     parts = key.split("/")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidMessage(f"{where!r}: the key has control characters")
+    if any(part in ("", ".", "..") for part in parts):
+        raise InvalidMessage(f"{where}: the key has an empty, '.' or '..' segment")
     if parts[0] not in DOC_TYPES:
         raise InvalidMessage(f"{where}: unknown prefix {parts[0]!r}; use one of {', '.join(p + '/' for p in DOC_TYPES)}")
     if len(parts) < 3 or not _TARGET.fullmatch(parts[1]):
