@@ -54,6 +54,11 @@ class DocumentUploader:
         with spooled.file:
             fields = document_fields(spooled.metadata, drop.location, ctx.settings.max_amount)
             order_id = drop.target if drop.target.startswith("order-") else hokodo.get_deferred_payment(drop.target).order_id
+            if order_id is None:  # never sent on as an order id: there is nothing to attach the document to
+                raise HokodoProtocolError(
+                    f"{drop.location}: Hokodo's deferred payment {drop.target} names no order; nothing was uploaded",
+                    action="get_deferred_payment",
+                )
             document = ctx.perform(
                 "upload",
                 lambda key: hokodo.upload_document(
