@@ -20,8 +20,10 @@ install: $(STAMP)
 test: install lint
 	$(BIN)/python -m pytest -n 2 -q
 
+## make lint: ruff, mypy --strict on the shared layer ([tool.mypy] in pyproject.toml), sam validate --lint
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/sam validate --lint --region eu-west-1
 
 ## make build: sam build, no container (needs python3.12 on PATH: the venv provides it)

@@ -4,7 +4,7 @@ Hokodo action of the event being applied exactly once, across deliveries, duplic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
@@ -16,6 +16,21 @@ from .models import PostSaleEvent
 from .settings import Settings
 
 Answer = TypeVar("Answer", bound=BaseModel)
+
+
+class AppliedAction(TypedDict):
+    """The record of one Hokodo call, in the event's idempotent result (ledger tracking reads `changes` from it)."""
+
+    action: str
+    amount: int
+    changes: dict[str, Any]  # Hokodo's signed deltas, minor units
+
+
+class PostSaleResult(TypedDict):
+    """What a post-sale event (shipment, return, cancellation) applied: kept by Powertools as the event's result."""
+
+    deferred_payment_id: str
+    actions: list[AppliedAction]
 
 
 class ApplyContext:
@@ -36,6 +51,7 @@ class ApplyContext:
         self._deferred_payment_id = deferred_payment_id
         self._unrecorded: dict[str, str] = {}
 
+    # mypy cannot check a default for a TypeVar'd parameter: without `answer`, Answer is PostSaleEvent (what `send` returns).
     def perform(self, action: str, send: Callable[[str], Answer], answer: type[Answer] = PostSaleEvent) -> Answer:  # type: ignore[assignment]
         """Send `action` (named in Hokodo's words) with `send(idempotency_key)`, unless an earlier delivery of this
         event already applied it: then its recorded answer is returned and nothing is sent.
@@ -72,6 +88,7 @@ class ApplyContext:
 
 
 def _failed(error: PostSaleError, action: str, applied: list[str]) -> PostSaleError:
+    # Attributes of this error only (read back with getattr in failure_context), not of every PostSaleError.
     error.failed_action = action  # type: ignore[attr-defined]
     error.applied_actions = list(applied)  # type: ignore[attr-defined]
     return error
@@ -86,6 +103,6 @@ def failure_context(error: BaseException) -> str:
     return f"failed action: {action}; applied before it, never repeated: {', '.join(applied) or 'none'}"
 
 
-def applied(action: str, event: PostSaleEvent) -> dict:
+def applied(action: str, event: PostSaleEvent) -> AppliedAction:
     """The record of one Hokodo call, kept as the idempotent result of the message."""
     return {"action": action, "amount": event.amount, "changes": event.changes.model_dump()}

@@ -22,11 +22,11 @@ import functools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -54,8 +54,14 @@ from .idempotency import idempotency_config, persistence_layer, record_key, reco
 from .models import Skipped, parse_message
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.base import FailureResponse, SuccessResponse
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 logger = Logger()
-ApplyFn = Callable[[Any, ApplyContext], dict]
+# What a queue does with one message: its result (JSON), kept by Powertools as the event's idempotent result.
+ApplyFn = Callable[[Any, ApplyContext], Mapping[str, Any]]
 
 
 class QueueFunction:
@@ -89,20 +95,24 @@ class QueueFunction:
         return persistence_layer(self.settings.idempotency_table, self.kind, self._config)
 
     @cached_property
-    def _apply_once(self) -> Callable[..., dict]:
-        return idempotent_function(
-            data_keyword_argument="message",
-            persistence_store=self._persistence,
-            config=self._config,
-            key_prefix=record_prefix(self.kind),
-        )(self._apply)
+    def _apply_once(self) -> Callable[..., dict[str, Any]]:
+        # Powertools' decorator is typed as returning Any; it returns `_apply` wrapped, called as `(message=…)`.
+        return cast(
+            Callable[..., dict[str, Any]],
+            idempotent_function(
+                data_keyword_argument="message",
+                persistence_store=self._persistence,
+                config=self._config,
+                key_prefix=record_prefix(self.kind),
+            )(self._apply),
+        )
 
     @cached_property
     def events(self) -> EventStore:
         table, ttl = self.settings.idempotency_table, self.settings.idempotency_ttl_seconds
         return EventStore(self._persistence.client, table, record_prefix(self.kind), ttl)
 
-    def handle(self, event: dict, context: Any) -> dict:
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
         self._config.register_lambda_context(context)
         self._apply_once, self.events  # noqa: B018 - built now, on this thread, before any worker thread starts
         client = self.hokodo.client()  # one secret look-up (cached) per batch
@@ -117,9 +127,11 @@ class QueueFunction:
     def record_key(self, kind: str, event_id: str) -> str:
         return record_key(self._persistence, kind, event_id)
 
-    def _apply(self, message: Any) -> dict:
+    def _apply(self, message: Any) -> dict[str, Any]:
         """Runs under Powertools' lock on the event: only once the event is not already applied or in progress."""
         batch = self._batch
+        if batch is None:  # only a batch's records are applied, after `handle` set it
+            raise RuntimeError(f"{self.kind} event {message.event_id} applied outside a batch")
         batch.wait_for_earlier_events(message)
         context = ApplyContext(
             batch.client,
@@ -160,7 +172,7 @@ class Prepared:
 class Batch:
     """One invocation's records: parsed, grouped, the table read once, each applied and reported."""
 
-    def __init__(self, function: QueueFunction, records: list[dict], client: HokodoClient):
+    def __init__(self, function: QueueFunction, records: list[dict[str, Any]], client: HokodoClient):
         self.function, self.client = function, client
         self.prepared = {r.get("messageId", ""): self._prepare(r) for r in records}
         self.outcomes: Counter[str] = Counter()
@@ -169,7 +181,7 @@ class Batch:
         self._lock = threading.Lock()
         self.view, self._view_error = self._read_table()
 
-    def _prepare(self, record: dict) -> Prepared:
+    def _prepare(self, record: dict[str, Any]) -> Prepared:
         message_id = record.get("messageId", "")
         attributes = record.get("attributes") or {}
         prepared = Prepared(message_id, int(attributes.get("ApproximateReceiveCount") or 1), f"msg:{message_id}")
@@ -199,13 +211,17 @@ class Batch:
         except Exception as exc:  # every record then waits for a later delivery, with this reason
             return BatchView(), exc
 
-    def group_of(self, record: dict) -> str:
+    def group_of(self, record: dict[str, Any]) -> str:
         return self.prepared[record.get("messageId", "")].group
 
     # -- one record ----------------------------------------------------------------------------
-    def handle_record(self, record: SQSRecord) -> dict:
+    def handle_record(self, record: SQSRecord) -> dict[str, Any]:
         prepared = self.prepared[record.message_id]
-        log = {"kind": self.function.kind, "message_id": record.message_id, "receive_count": prepared.receive_count}
+        log: dict[str, Any] = {
+            "kind": self.function.kind,
+            "message_id": record.message_id,
+            "receive_count": prepared.receive_count,
+        }
         if prepared.message is not None:
             log.update(prepared.message.correlation)
         if prepared.skipped is not None:
@@ -222,7 +238,7 @@ class Batch:
         self._count("Applied", actions=result.get("actions") or [])
         return result
 
-    def _failed(self, record: SQSRecord, prepared: Prepared, exc: Exception, log: dict) -> dict:
+    def _failed(self, record: SQSRecord, prepared: Prepared, exc: Exception, log: dict[str, Any]) -> dict[str, Any]:
         """Dead-letter a permanent failure (or a wait that lasted too long), else leave it for redelivery (raises)."""
         if isinstance(exc, AwaitingEarlierEvent):
             waited_enough = prepared.receive_count >= self.function.settings.out_of_order_max_receives
@@ -237,7 +253,7 @@ class Batch:
             return self._dead_letter(record, prepared, exc, log, parked=True)
         return self._retry_later(prepared, exc, log)
 
-    def _apply(self, prepared: Prepared) -> dict:
+    def _apply(self, prepared: Prepared) -> dict[str, Any]:
         if prepared.error is not None:
             raise prepared.error
         blocker = self._blocked.get(prepared.group)  # only this group's thread writes it
@@ -263,7 +279,9 @@ class Batch:
         return bool(limit) and prepared.receive_count >= limit
 
     # -- outcomes ------------------------------------------------------------------------------
-    def _dead_letter(self, record: SQSRecord, prepared: Prepared, exc: BaseException, log: dict, parked: bool = False) -> dict:
+    def _dead_letter(
+        self, record: SQSRecord, prepared: Prepared, exc: BaseException, log: dict[str, Any], parked: bool = False
+    ) -> dict[str, Any]:
         reason = _reason(exc)
         location = getattr(prepared.message, "location", None)
         if location and location not in reason:
@@ -283,7 +301,7 @@ class Batch:
         self._count("Parked" if parked else "DeadLettered", error_type=type(exc).__name__)
         return {"dead_lettered": reason}
 
-    def _retry_later(self, prepared: Prepared, exc: BaseException, log: dict):
+    def _retry_later(self, prepared: Prepared, exc: BaseException, log: dict[str, Any]) -> NoReturn:
         reason = _reason(exc)
         if not isinstance(exc, HeldBack):
             self._blocked[prepared.group] = (
@@ -293,7 +311,7 @@ class Batch:
         self._count("RetryLater")
         raise exc
 
-    def _count(self, outcome: str, *, actions: list[dict] | None = None, error_type: str | None = None) -> None:
+    def _count(self, outcome: str, *, actions: list[Mapping[str, Any]] | None = None, error_type: str | None = None) -> None:
         with self._lock:
             self.outcomes[outcome] += 1
         if actions is not None:
@@ -305,13 +323,13 @@ class Batch:
 class OrderedBatchProcessor(BatchProcessor):
     """Powertools' BatchProcessor (partial batch responses), run concurrently across ordering groups."""
 
-    def __init__(self, group_of: Callable[[dict], str], max_workers: int = 10):
+    def __init__(self, group_of: Callable[[dict[str, Any]], str], max_workers: int = 10):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self._group_of = group_of
         self._max_workers = max(1, max_workers)
 
-    def process(self) -> list[tuple]:
-        groups: dict[str, list[dict]] = {}
+    def process(self) -> list[SuccessResponse | FailureResponse]:
+        groups: dict[str, list[dict[str, Any]]] = {}
         for record in self.records:
             groups.setdefault(self._group_of(record), []).append(record)
         if len(groups) == 1 or self._max_workers == 1:
@@ -319,11 +337,11 @@ class OrderedBatchProcessor(BatchProcessor):
         with ThreadPoolExecutor(max_workers=min(self._max_workers, len(groups))) as pool:
             return [result for results in pool.map(self._process_group, groups.values()) for result in results]
 
-    def _process_group(self, records: list[dict]) -> list[tuple]:
+    def _process_group(self, records: list[dict[str, Any]]) -> list[SuccessResponse | FailureResponse]:
         return [self._process_record(record) for record in records]
 
 
-def _deadline(context: Any) -> float:
+def _deadline(context: LambdaContext) -> float:
     remaining = context.get_remaining_time_in_millis() / 1000
     return time.monotonic() + remaining - min(2.0, remaining * 0.1)
 

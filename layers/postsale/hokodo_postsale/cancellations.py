@@ -3,13 +3,13 @@ Voiding more than the remaining authorisation is refused by Hokodo and dead-lett
 
 from __future__ import annotations
 
-from .actions import ApplyContext, applied
+from .actions import ApplyContext, PostSaleResult, applied
 from .models import CancellationMessage
 
 KIND = "cancellation"
 
 
-def apply_cancellation(message: CancellationMessage, ctx: ApplyContext) -> dict:
+def apply_cancellation(message: CancellationMessage, ctx: ApplyContext) -> PostSaleResult:
     dp, meta, hokodo = message.deferred_payment_id, message.metadata, ctx.hokodo
     if message.remaining:
         action = "void_remaining"

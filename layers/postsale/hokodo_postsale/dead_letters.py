@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -22,6 +22,14 @@ MAX_ATTRIBUTES = 10
 MAX_MESSAGE_BYTES = 1024 * 1024  # SQS's largest message (body plus attributes)
 _MAX_REASON_BYTES = 4096
 _MIN_REASON_BYTES = 64
+
+
+class MessageAttribute(TypedDict):
+    """One SQS message attribute in the SQS API's spelling: a String or Number has a StringValue, a Binary a BinaryValue."""
+
+    DataType: str
+    StringValue: NotRequired[str]
+    BinaryValue: NotRequired[bytes]
 
 
 class DeadLetterQueue:
@@ -50,7 +58,7 @@ class DeadLetterQueue:
             request["MessageDeduplicationId"] = record.message_id
         self._sqs.send_message(**request)
 
-    def attributes(self, record: SQSRecord, reason: str, error_type: str) -> dict[str, dict]:
+    def attributes(self, record: SQSRecord, reason: str, error_type: str) -> dict[str, MessageAttribute]:
         """The copy's attributes: the upstream's, then the bundle's, within SQS's count and size limits. What gives
         way when the body leaves little room, in this order: the upstream's attributes, the bundle's own except the
         error type, and the reason's length (never below a readable minimum; below that, no attribute at all)."""
@@ -75,9 +83,9 @@ class DeadLetterQueue:
         return {**upstream, **own, PREFIX + "reason": _string(_truncate(reason, min(room, _MAX_REASON_BYTES)))}
 
 
-def _upstream(record: SQSRecord) -> dict[str, dict]:
+def _upstream(record: SQSRecord) -> dict[str, MessageAttribute]:
     """The record's attributes in the SQS API's spelling (Lambda's event spells them stringValue/dataType)."""
-    copied: dict[str, dict] = {}
+    copied: dict[str, MessageAttribute] = {}
     for name, value in (record.raw_event.get("messageAttributes") or {}).items():
         if value.get("stringValue") is not None:
             copied[name] = {"DataType": value["dataType"], "StringValue": value["stringValue"]}
@@ -86,7 +94,7 @@ def _upstream(record: SQSRecord) -> dict[str, dict]:
     return copied
 
 
-def _packable(attributes: dict[str, dict]) -> dict[str, dict]:
+def _packable(attributes: dict[str, MessageAttribute]) -> dict[str, dict[str, str]]:
     return {
         name: {
             "DataType": v["DataType"],
@@ -100,7 +108,7 @@ def _packable(attributes: dict[str, dict]) -> dict[str, dict]:
     }
 
 
-def _size(attributes: dict[str, dict]) -> int:
+def _size(attributes: dict[str, MessageAttribute]) -> int:
     """Bytes SQS counts for these attributes: each name, data type and value."""
     total = 0
     for name, value in attributes.items():
@@ -116,5 +124,5 @@ def _truncate(text: str, limit: int) -> str:
     return data[: max(0, limit - 3)].decode(errors="ignore") + "…"
 
 
-def _string(value: str) -> dict[str, str]:
+def _string(value: str) -> MessageAttribute:
     return {"DataType": "String", "StringValue": value or "-"}

@@ -87,13 +87,13 @@ class DeadlineBackend(httpcore.NetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
         timeout = _cut(timeout, httpcore.ConnectTimeout)
         return DeadlineStream(self._backend.connect_tcp(host, port, timeout, local_address, socket_options))
 
     def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable | None = None
+        self, path: str, timeout: float | None = None, socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None
     ) -> httpcore.NetworkStream:
         timeout = _cut(timeout, httpcore.ConnectTimeout)
         return DeadlineStream(self._backend.connect_unix_socket(path, timeout, socket_options))
@@ -120,4 +120,4 @@ def _install_backend(transport: httpx.HTTPTransport) -> None:
     backend = getattr(pool, "_network_backend", None)
     if not isinstance(backend, httpcore.NetworkBackend):
         raise RuntimeError("httpx/httpcore internals changed: cannot keep Hokodo calls to a deadline")
-    pool._network_backend = DeadlineBackend(backend)  # type: ignore[union-attr]
+    pool._network_backend = DeadlineBackend(backend)  # type: ignore[union-attr]  # `pool` is a ConnectionPool: checked above

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import event_catalogue as catalogue
 from .errors import TransientError
@@ -25,6 +25,9 @@ from .event_bus import EventBus, Fact
 from .hokodo import HokodoClient
 from .idempotency import KEY_PREFIX
 from .models import DeferredPayment, DeferredPaymentEvent
+
+if TYPE_CHECKING:
+    from .event_state import Item
 
 STATUS_CHANGED = catalogue.DeferredPaymentStatusChanged.DETAIL_TYPE
 SYNC_PREFIX = f"{KEY_PREFIX}.sync#"
@@ -168,10 +171,15 @@ class WatermarkStore:
         return self._client
 
     def read(self, deferred_payment_id: str) -> Watermark:
-        item = self._dynamodb.get_item(TableName=self._table, Key=_key(deferred_payment_id), ConsistentRead=True).get("Item")
+        item: Item | None = self._dynamodb.get_item(
+            TableName=self._table, Key=_key(deferred_payment_id), ConsistentRead=True
+        ).get("Item")
         if item is None:
             return Watermark()
-        number = lambda name: int(item.get(name, {}).get("N", "0"))  # noqa: E731
+
+        def number(name: str) -> int:
+            return int(item.get(name, {}).get("N", "0"))
+
         tracked = "counted" in item
         return Watermark(
             exists=True,

@@ -13,6 +13,8 @@ from __future__ import annotations
 from .batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
 # isort: on
 
+from typing import TypedDict
+
 import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -29,17 +31,34 @@ PDF = "application/pdf"
 logger = Logger()
 
 
+class DocumentUploaded(TypedDict):
+    """What a document drop applied: kept by Powertools as the event's result."""
+
+    order_id: str
+    document_id: str
+    doc_type: str
+    size: int
+    sha256: str
+    version_id: str | None
+    tag: str | None  # TAG when the S3 version was tagged with the document id
+
+
 class DocumentUploader:
     def __init__(self, bucket: DocumentsBucket, metrics_namespace: str | None = None):
         self.bucket = bucket
         self._namespace = metrics_namespace
 
-    def __call__(self, drop: DocumentDrop, ctx: ApplyContext) -> dict:
+    def __call__(self, drop: DocumentDrop, ctx: ApplyContext) -> DocumentUploaded:
         hokodo = ctx.hokodo
         spooled = self.bucket.spool(drop)
         with spooled.file:
             fields = document_fields(spooled.metadata, drop.location, ctx.settings.max_amount)
             order_id = drop.target if drop.target.startswith("order-") else hokodo.get_deferred_payment(drop.target).order_id
+            if order_id is None:  # never sent on as an order id: there is nothing to attach the document to
+                raise HokodoProtocolError(
+                    f"{drop.location}: Hokodo's deferred payment {drop.target} names no order; nothing was uploaded",
+                    action="get_deferred_payment",
+                )
             document = ctx.perform(
                 "upload",
                 lambda key: hokodo.upload_document(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 _PER_CALL = 10  # PutEvents' limit
 _ATTEMPTS = 3
@@ -25,6 +25,16 @@ class Fact:
     detail_type: str
     detail: dict[str, Any]
     time: str | None = None  # Hokodo's own timestamp of the fact, ISO 8601
+
+
+class PutEventsEntry(TypedDict):
+    """One entry of PutEvents' `Entries`, as this bus sends it."""
+
+    Source: str
+    DetailType: str
+    Detail: str  # JSON
+    EventBusName: str
+    Time: NotRequired[datetime]  # the fact's own time, when it has a readable one
 
 
 class EventBus:
@@ -72,11 +82,16 @@ class EventBus:
                 break
         return published, errors
 
-    def _entry(self, fact: Fact) -> dict[str, Any]:
+    def _entry(self, fact: Fact) -> PutEventsEntry:
         detail = json.dumps(fact.detail, separators=(",", ":"), sort_keys=True)
         if len(detail.encode()) > MAX_DETAIL_BYTES:
             raise ValueError(f"the detail of fact {fact.id} is larger than EventBridge accepts")
-        entry = {"Source": self.source, "DetailType": fact.detail_type, "Detail": detail, "EventBusName": self.bus_name}
+        entry: PutEventsEntry = {
+            "Source": self.source,
+            "DetailType": fact.detail_type,
+            "Detail": detail,
+            "EventBusName": self.bus_name,
+        }
         if fact.time:
             try:
                 entry["Time"] = datetime.fromisoformat(fact.time)

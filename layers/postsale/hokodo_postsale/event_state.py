@@ -23,6 +23,9 @@ from .errors import KeyGenerationMoved, TransientError
 
 _BATCH_GET_LIMIT = 100
 _APPLIED = "applied_"
+# A DynamoDB item in the low-level client's spelling: attribute name -> {"S": "…"}, {"N": "…"}, {"SS": […]}…
+AttributeValue = dict[str, Any]
+Item = dict[str, AttributeValue]
 
 
 @dataclass
@@ -116,8 +119,8 @@ class EventStore:
     def _expiration(self) -> int:
         return int(time.time()) + self._ttl_seconds
 
-    def _batch_get(self, keys: list[str]) -> list[dict]:
-        found: list[dict] = []
+    def _batch_get(self, keys: list[str]) -> list[Item]:
+        found: list[Item] = []
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
             request = {
                 self._table: {"Keys": [{"id": {"S": k}} for k in keys[start : start + _BATCH_GET_LIMIT]], "ConsistentRead": True}

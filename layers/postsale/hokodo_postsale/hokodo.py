@@ -88,22 +88,28 @@ class HokodoClient:
 
     # -- post-sale actions -------------------------------------------------------------------
     def capture(
-        self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict | None = None
+        self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict[str, Any] | None = None
     ) -> PostSaleEvent:
         return self.post_sale(deferred_payment_id, "capture", idempotency_key=idempotency_key, amount=amount, metadata=metadata)
 
-    def capture_remaining(self, deferred_payment_id: str, *, idempotency_key: str, metadata: dict | None = None) -> PostSaleEvent:
+    def capture_remaining(
+        self, deferred_payment_id: str, *, idempotency_key: str, metadata: dict[str, Any] | None = None
+    ) -> PostSaleEvent:
         return self.post_sale(deferred_payment_id, "capture_remaining", idempotency_key=idempotency_key, metadata=metadata)
 
     def refund(
-        self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict | None = None
+        self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict[str, Any] | None = None
     ) -> PostSaleEvent:
         return self.post_sale(deferred_payment_id, "refund", idempotency_key=idempotency_key, amount=amount, metadata=metadata)
 
-    def void(self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict | None = None) -> PostSaleEvent:
+    def void(
+        self, deferred_payment_id: str, amount: int, *, idempotency_key: str, metadata: dict[str, Any] | None = None
+    ) -> PostSaleEvent:
         return self.post_sale(deferred_payment_id, "void", idempotency_key=idempotency_key, amount=amount, metadata=metadata)
 
-    def void_remaining(self, deferred_payment_id: str, *, idempotency_key: str, metadata: dict | None = None) -> PostSaleEvent:
+    def void_remaining(
+        self, deferred_payment_id: str, *, idempotency_key: str, metadata: dict[str, Any] | None = None
+    ) -> PostSaleEvent:
         return self.post_sale(deferred_payment_id, "void_remaining", idempotency_key=idempotency_key, metadata=metadata)
 
     def post_sale(
@@ -113,7 +119,7 @@ class HokodoClient:
         *,
         idempotency_key: str,
         amount: int | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> PostSaleEvent:
         if action not in POST_SALE_ACTIONS:
             raise ValueError(f"unknown post-sale action {action!r}")
@@ -149,7 +155,7 @@ class HokodoClient:
         idempotency_key: str,
         description: str = "",
         amount: int | None = None,
-        metadata: dict | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> OrderDocument:
         """`POST orders/{order_id}/documents`, multipart/form-data as the guide says: `file`, `doc_type`,
         `description`, `amount` (integer minor units), `metadata` (a JSON object). `file` must be seekable
@@ -218,7 +224,7 @@ class HokodoClient:
             except httpx.DecodingError:
                 error = HokodoProtocolError(f"Hokodo {action} answered with a body that could not be decoded", action=action)
             except (TransientError, HokodoProtocolError) as exc:
-                error = exc  # type: ignore[assignment]
+                error = exc  # type: ignore[assignment]  # every TransientError raised by an attempt is a HokodoError
             delay = self._retry_delay(attempt, error)
             if delay is None:
                 raise self._given_up(error, attempt)

@@ -14,19 +14,24 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from . import observability
 from .deferred_payment_sync import SYNC_PREFIX
+from .errors import InvalidMessage
 from .idempotency import KEY_PREFIX
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .event_state import Item
 
 POST_SALE_KINDS = ("shipment", "return", "cancellation")
 _RECORD = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})#")
 _STATE = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})\.state#(.+)$", re.DOTALL)
-_TOTAL_OF = {  # which of Hokodo's signed deltas an action adds to which total the bundle sent
+# Which of Hokodo's signed deltas (an action's `changes`) an action adds to which total the bundle sent.
+_TOTAL_OF: dict[str, Callable[[dict[str, int]], tuple[str, int]]] = {
     "capture": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
     "capture_remaining": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
     "refund": lambda c: ("sent_refunded", c.get("refunds", 0)),
@@ -46,7 +51,7 @@ class LedgerTracking:
             self._client = self._make_client()
         return self._client
 
-    def track(self, stream_record: dict) -> int:
+    def track(self, stream_record: dict[str, Any]) -> int:
         """Add the actions one stream record shows applied; returns how many were new."""
         added = sum(self._add(*applied) for applied in applied_actions(stream_record))
         observability.tracked(added)
@@ -83,7 +88,7 @@ class LedgerTracking:
         return True
 
 
-def applied_actions(stream_record: dict) -> Iterator[tuple[str, str, str, dict[str, int]]]:
+def applied_actions(stream_record: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, int]]]:
     """(deferred payment, kind/event/action, action, changes) for each action a stream record shows applied."""
     if stream_record.get("eventName") not in ("INSERT", "MODIFY"):
         return
@@ -102,15 +107,18 @@ def applied_actions(stream_record: dict) -> Iterator[tuple[str, str, str, dict[s
                     action["action"],
                     action.get("changes") or {},
                 )
-    elif (state := _STATE.match(key)) and _string(new, "deferred_payment_id"):
+    elif (state := _STATE.match(key)) and (deferred_payment_id := _string(new, "deferred_payment_id")):
         for name in new.keys() - old.keys():
             action = name.removeprefix("applied_")
             if name.startswith("applied_") and action in _TOTAL_OF:
-                answer = json.loads(_string(new, name))
-                yield _string(new, "deferred_payment_id"), f"{state[1]}/{state[2]}/{action}", action, answer.get("changes") or {}
+                text = _string(new, name)
+                if text is None:  # event_state writes each applied action as a string: Hokodo's answer as JSON
+                    raise InvalidMessage(f"stream record of {key}: {name} is not a string attribute")
+                answer = json.loads(text)
+                yield deferred_payment_id, f"{state[1]}/{state[2]}/{action}", action, answer.get("changes") or {}
 
 
-def _string(image: dict, name: str) -> str | None:
+def _string(image: Item, name: str) -> str | None:
     return (image.get(name) or {}).get("S")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic.config import JsonValue
 
 from . import strict_json
 from .errors import InvalidMessage
@@ -79,7 +80,7 @@ class EventRef(BaseModel):
     event_id: EventId
 
 
-def _exactly_one(flag: str) -> list[dict[str, Any]]:
+def _exactly_one(flag: str) -> list[JsonValue]:
     """JSON Schema for "exactly one of `amount` or `<flag>: true`" (a `<flag>: false` beside an amount is allowed)."""
     return [
         {"required": ["amount"], "properties": {flag: {"const": False}}},
@@ -131,7 +132,7 @@ class ShipmentMessage(_Message):
     ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "capture_remaining", "final", "metadata")
     model_config = ConfigDict(json_schema_extra={"oneOf": _exactly_one("capture_remaining")})
 
-    amount: MinorUnits = None  # type: ignore[assignment] - absent is None; an explicit null is refused
+    amount: MinorUnits = None  # type: ignore[assignment]  # absent is None (the validator below); an explicit null is refused
     capture_remaining: Annotated[bool, Field(strict=True)] = False
     final: Annotated[
         bool | None, Field(strict=True, description="Void what is left afterwards; default from the fulfilment policy.")
@@ -244,7 +245,7 @@ class CancellationMessage(_Message):
     ACTION_FIELDS: ClassVar[tuple[str, ...]] = ("deferred_payment_id", "amount", "remaining", "metadata")
     model_config = ConfigDict(json_schema_extra={"oneOf": _exactly_one("remaining")})
 
-    amount: MinorUnits = None  # type: ignore[assignment] - absent is None; an explicit null is refused
+    amount: MinorUnits = None  # type: ignore[assignment]  # absent is None (the validator below); an explicit null is refused
     remaining: Annotated[bool, Field(strict=True)] = False
 
     @model_validator(mode="after")

@@ -5,9 +5,14 @@ and answers, amounts applied by action, and dead letters by reason class. Every 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+if TYPE_CHECKING:
+    from .event_bus import Fact
 
 metrics = Metrics()
 _lock = threading.Lock()  # records of a batch are applied on several threads
@@ -21,7 +26,7 @@ def hokodo_attempt(action: str, status: int | None, seconds: float) -> None:
         metrics.add_metric(name=f"HokodoAnswer{answer}", unit=MetricUnit.Count, value=1)
 
 
-def applied(kind: str, actions: list[dict]) -> None:
+def applied(kind: str, actions: Sequence[Mapping[str, Any]]) -> None:
     """An event applied: a count per kind, and the amount (minor units) of each Hokodo action."""
     with _lock:
         metrics.add_metric(name=f"{kind.capitalize()}Applied", unit=MetricUnit.Count, value=1)
@@ -39,7 +44,7 @@ def outcome(kind: str, name: str, error_type: str | None = None) -> None:
             metrics.add_metric(name=f"DeadLettered{error_type}", unit=MetricUnit.Count, value=1)
 
 
-def published(facts: list) -> None:
+def published(facts: Sequence[Fact]) -> None:
     """Events published to the bus, by detail-type (`EventsPublished` in all, and e.g. `PublishedDeferredPaymentExpired`)."""
     with _lock:
         for fact in facts:

@@ -10,14 +10,14 @@ so the retry is really sent again.
 
 from __future__ import annotations
 
-from .actions import ApplyContext, applied
+from .actions import ApplyContext, PostSaleResult, applied
 from .errors import AwaitingEarlierEvent, HokodoRejected
 from .models import ReturnMessage
 
 KIND = "return"
 
 
-def apply_return(message: ReturnMessage, ctx: ApplyContext) -> dict:
+def apply_return(message: ReturnMessage, ctx: ApplyContext) -> PostSaleResult:
     dp, hokodo = message.deferred_payment_id, ctx.hokodo
     try:
         refund = ctx.perform(

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import IO, Any
+from typing import IO, Any, NotRequired, Protocol, TypedDict, cast
 
 from botocore.exceptions import ClientError
 
@@ -24,6 +24,24 @@ from .models import Skipped
 PDF_MAGIC = b"%PDF-"
 _CHUNK = 1024 * 1024
 TAG = "hokodo-document-id"
+
+
+class _Body(Protocol):
+    """GetObject's streaming body (botocore's StreamingBody), as far as it is used here."""
+
+    def read(self, amt: int | None = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class GetObjectResponse(TypedDict):
+    """The parts of S3's GetObject answer read here."""
+
+    Body: _Body
+    ContentLength: NotRequired[int]
+    ETag: NotRequired[str]
+    VersionId: NotRequired[str]  # only from a versioned bucket
+    Metadata: NotRequired[dict[str, str]]  # the object's user metadata, names without `x-amz-meta-`
 
 
 @dataclass
@@ -89,14 +107,15 @@ class DocumentsBucket:
         self._s3.put_object_tagging(Bucket=drop.bucket, Key=drop.key, Tagging={"TagSet": tags}, **version)
         return True
 
-    def _get_current(self, drop: DocumentDrop) -> dict:
+    def _get_current(self, drop: DocumentDrop) -> GetObjectResponse:
         try:
-            return self._s3.get_object(Bucket=drop.bucket, Key=drop.key)
+            # The client is untyped (boto3 without stubs at runtime); the answer has GetObject's documented shape.
+            return cast(GetObjectResponse, self._s3.get_object(Bucket=drop.bucket, Key=drop.key))
         except self._s3.exceptions.NoSuchKey:
             raise DocumentUnavailable(f"{drop.location}: deleted before it was processed; nothing was uploaded") from None
 
     @staticmethod
-    def _check_same_version(drop: DocumentDrop, response: dict) -> None:
+    def _check_same_version(drop: DocumentDrop, response: GetObjectResponse) -> None:
         current_version, current_etag = response.get("VersionId"), str(response.get("ETag") or "").strip('"')
         if (drop.version_id and current_version != drop.version_id) or (not drop.version_id and current_etag != drop.etag):
             current = f"version {current_version}" if drop.version_id else f"ETag {current_etag}"
@@ -111,7 +130,7 @@ class DocumentsBucket:
         if size > self.max_bytes:
             raise InvalidMessage(f"{drop.location}: {size} bytes, more than MaxDocumentBytes ({self.max_bytes})")
 
-    def _copy(self, drop: DocumentDrop, body: Any, response: dict) -> SpooledDocument:
+    def _copy(self, drop: DocumentDrop, body: _Body, response: GetObjectResponse) -> SpooledDocument:
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed by the caller
         digest, size = hashlib.sha256(), 0
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,7 +48,7 @@ class Settings:
     drift_settle_seconds: int  # drift is reported only once Hokodo and the bundle have both been still this long
 
     @classmethod
-    def from_env(cls, env: os._Environ | dict = os.environ) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         return cls(
             hokodo_base_url=env.get("HOKODO_BASE_URL", "https://api-sandbox.hokodo.co/v1/"),
             hokodo_api_key_secret=env.get("HOKODO_API_KEY_SECRET", ""),

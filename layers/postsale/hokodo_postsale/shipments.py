@@ -3,14 +3,14 @@ when the order is final, void what is left of the authorisation."""
 
 from __future__ import annotations
 
-from .actions import ApplyContext, applied
+from .actions import ApplyContext, PostSaleResult, applied
 from .models import PostSaleEvent, ShipmentMessage
 from .settings import Settings
 
 KIND = "shipment"
 
 
-def apply_shipment(message: ShipmentMessage, ctx: ApplyContext) -> dict:
+def apply_shipment(message: ShipmentMessage, ctx: ApplyContext) -> PostSaleResult:
     dp, meta, hokodo = message.deferred_payment_id, message.metadata, ctx.hokodo
     if message.capture_remaining:
         action = "capture_remaining"

@@ -63,7 +63,7 @@ class WebhookReceiver:
         return Answer(200, {"published": len(published)})
 
 
-def request_body(event: dict) -> bytes:
+def request_body(event: dict[str, Any]) -> bytes:
     """An API Gateway v2 event's body as bytes (base64-decoded when API Gateway encoded it)."""
     body = event.get("body") or ""
     return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
