@@ -16,7 +16,7 @@ $(STAMP):
 
 install: $(STAMP)
 
-## make test: lint (ruff, sam validate --lint) and the whole test suite
+## make test: lint (ruff, mypy --strict on the layer, sam validate --lint) and the whole test suite
 test: install lint
 	$(BIN)/python -m pytest -n 2 -q
 

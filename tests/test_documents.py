@@ -214,3 +214,13 @@ def test_s3s_test_event_and_folder_keys_are_skipped(documents, hokodo):
     assert any(b.get("Event") == "s3:TestEvent" for b in bodies)  # moto, like S3, sends it when the notification is set
     assert all(not i.failed for i in invocations) and documents.dead_letters() == []
     assert len(uploads(hokodo)) == 1
+
+
+def test_a_deferred_payment_that_names_no_order_is_dead_lettered_saying_so(documents, hokodo):
+    dp = hokodo.create_deferred_payment(100_000)
+    answer = {"id": dp["id"], "status": "accepted", "order": None}  # Hokodo answering without the order
+    hokodo.add_faults({"status": 200, "body": answer, "path_contains": f"/deferred_payments/{dp['id']}", "count": 4})
+    drop(documents, f"invoices/{dp['id']}/inv.pdf")
+    documents.run()
+    [dead] = documents.dead_letters()
+    assert dead["error_type"] == "HokodoProtocolError" and "names no order" in dead["reason"] and uploads(hokodo) == []
