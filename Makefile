@@ -44,7 +44,8 @@ demo: install
 local: install
 	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve)
 
-## make bench: ratios measured in one run (batch / round trip, requests per event, cold import / import boto3)
+## make bench: docs/performance.md's figures (moto, the emulator and each function in a process of its own),
+## printed as ratios against their targets and written to bench/results.json (a few minutes on 2 cores)
 bench: install
 	$(BIN)/python bench/run.py
 
