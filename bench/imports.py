@@ -1,9 +1,10 @@
 """Cold imports, as on Lambda: each handler imported in a fresh interpreter (`python -I -S`, the function's
 environment) whose path is only the function, the layer, and the layer's requirements plus boto3, against a bare
-`import boto3` on the same path. Two layers: compiled (bytecode written by pip, as if the build shipped it), and
-as built (`sam build` ships no bytecode and /opt is read-only: every cold start compiles the layer; `-B`).
+`import boto3` on the same path. Two layers: compiled, as layers/postsale/Makefile builds it for `sam build` (with
+its bytecode: what Lambda runs), and without bytecode, as sam's own Python builder would ship it (/opt is read-only,
+so every cold start would compile the layer; `-B`): the difference is what shipping the bytecode saves.
 
-    python bench/imports.py [FUNCTION] [--as-built]   # where FUNCTION's import time goes (-X importtime), as a tree
+    python bench/imports.py [FUNCTION] [--without-bytecode]   # where FUNCTION's import time goes (-X importtime), as a tree
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def _sample(function: str | None, layer_source: Path | None) -> tuple[float, flo
 
 
 def cold_imports(runs: int = 7) -> dict:
-    """Rounds of one fresh interpreter each (boto3, then every function compiled and as built), so drift hits all alike."""
+    """Rounds of fresh interpreters (boto3, then every function compiled and without bytecode): drift hits all alike."""
     with tempfile.TemporaryDirectory() as scratch:
         source = layer_source_copy(Path(scratch))
-        variants = {"": None, "_as_built": source}
+        variants = {"": None, "_without_bytecode": source}
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(runs):
             samples.setdefault(("boto3", ""), []).append(_sample(None, None))
@@ -70,11 +71,11 @@ def cold_imports(runs: int = 7) -> dict:
     return figures
 
 
-def breakdown(function: str, as_built: bool = False, min_ms: float = 4.0, depth: int = 3) -> list[str]:
+def breakdown(function: str, without_bytecode: bool = False, min_ms: float = 4.0, depth: int = 3) -> list[str]:
     """`-X importtime` of one cold import, as a tree down to `depth`, of imports that took at least `min_ms`
     (children are printed before their parent, as Python prints them)."""
     with tempfile.TemporaryDirectory() as scratch:
-        stderr = _run(function, layer_source_copy(Path(scratch)) if as_built else None, "-X", "importtime").stderr
+        stderr = _run(function, layer_source_copy(Path(scratch)) if without_bytecode else None, "-X", "importtime").stderr
     lines = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -88,6 +89,6 @@ def breakdown(function: str, as_built: bool = False, min_ms: float = 4.0, depth:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    name, built = (args[0] if args else "documents"), "--as-built" in sys.argv
-    print(f"-X importtime of functions/{name}{' (layer as built, no bytecode)' if built else ''}, cumulative:")
+    name, built = (args[0] if args else "documents"), "--without-bytecode" in sys.argv
+    print(f"-X importtime of functions/{name}{' (layer without bytecode)' if built else ''}, cumulative:")
     print("\n".join(breakdown(name, built)))

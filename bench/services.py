@@ -74,11 +74,11 @@ def lambda_like_path() -> Path:
     return _pip_target("bench-lambda-like", "boto3")
 
 
-def as_built_path() -> Path:
-    """The layer's requirements as `sam build` ships them: wheels unpacked without bytecode (aws-lambda-builders
+def no_bytecode_path() -> Path:
+    """The layer's requirements as sam's Python builder would ship them: wheels unpacked without bytecode (aws-lambda-builders
     extracts them and leaves out every __pycache__), so on Lambda, whose /opt is read-only, each cold start
     compiles them again."""
-    return _pip_target("bench-lambda-as-built", "--no-compile")
+    return _pip_target("bench-lambda-no-bytecode", "--no-compile")
 
 
 def _pip_target(name: str, *extra: str) -> Path:
@@ -98,14 +98,14 @@ def _pip_target(name: str, *extra: str) -> Path:
 
 def function_path(function: str, layer_source: Path | None = None) -> list[str]:
     """sys.path of a function on Lambda: its code (/var/task), the layer (/opt/python), the runtime's boto3.
-    With `layer_source` (a copy of the layer's package without bytecode): the layer as `sam build` ships it."""
+    With `layer_source` (a copy of the layer's package without bytecode): the layer as sam's Python builder would ship it."""
     if layer_source is None:
         return [str(ROOT / "functions" / function), str(ROOT / "layers/postsale"), str(lambda_like_path())]
-    return [str(ROOT / "functions" / function), str(layer_source), str(as_built_path()), str(lambda_like_path())]
+    return [str(ROOT / "functions" / function), str(layer_source), str(no_bytecode_path()), str(lambda_like_path())]
 
 
 def layer_source_copy(into: Path) -> Path:
-    """The layer's package copied without its __pycache__, as `sam build` copies it."""
+    """The layer's package copied without its __pycache__, as sam's Python builder copies it."""
     shutil.copytree(
         ROOT / "layers/postsale/hokodo_postsale", into / "hokodo_postsale", ignore=shutil.ignore_patterns("__pycache__")
     )
