@@ -60,7 +60,9 @@ class Cli:
 
     def ports(self) -> list[int]:
         text = "".join(self.output)
-        return [int(p) for p in re.findall(r"(?:moto server|Hokodo emulator)[^\n]*?http://127\.0\.0\.1:(\d+)", text)]
+        return [
+            int(p) for p in re.findall(r"(?:moto server|Hokodo emulator|local HTTP API)[^\n]*?http://127\.0\.0\.1:(\d+)", text)
+        ]
 
     def stop(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
         started = time.monotonic()
@@ -116,7 +118,7 @@ def test_a_signal_stops_everything(args, when, signum):
     cli = Cli(*args)
     cli.wait_for(when)
     ports = cli.ports()
-    assert len(ports) == 2 and not any(listening_possible(p) for p in ports)  # moto and the emulator are up
+    assert len(ports) == 3 and not any(listening_possible(p) for p in ports)  # moto, the emulator and the HTTP API are up
     assert processes_with(cli.marker) == [cli.process.pid]  # threads, not child processes
 
     code, took = cli.stop(signum)
@@ -148,8 +150,9 @@ def test_a_port_in_use_is_reported_not_waited_on():
 
 def test_a_halted_stack_fails_its_callers_at_once_then_closes():
     with LocalStack() as local:
-        ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port]
-        local.runner.start(interval=0.1)
+        ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port, int(local.api_url.rsplit(":", 1)[1])]
+        local.runner.start(interval=0.1, schedule_every=0.1)
+        assert "poller-TrackingFunction" in [t.name for t in threading.enumerate()]  # the stream's poller
         local.halt()
         started = time.monotonic()
         with pytest.raises(ClientError, match="halted"):
@@ -157,7 +160,9 @@ def test_a_halted_stack_fails_its_callers_at_once_then_closes():
         assert time.monotonic() - started < 0.5  # refused, not retried with backoff as a closed port would be
         with pytest.raises(httpx.HTTPError):
             local.admin.requests()  # the Hokodo emulator is stopped
-        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(local.notification_url(), json={}, timeout=2)  # the HTTP API is stopped
+        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]  # queues, stream and schedule
     assert all(listening_possible(p) for p in ports)
 
 
