@@ -38,16 +38,17 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     applied = [r for r in result.hokodo_requests if r["method"] == "POST" and not r["fault"]]
     calls = [(r["method"], r["path"].rsplit("/", 2)[-2:], r["body"], r["status"]) for r in applied]
     documents_call = calls.pop(2)
-    assert calls == [
+    assert calls[:6] == [
         ("POST", [a["id"], "capture"], {"amount": 40_000, "metadata": {"shipment": "SH-1"}}, 201),
         ("POST", [a["id"], "capture_remaining"], {}, 201),
         ("POST", [a["id"], "refund"], {"amount": 15_000}, 201),
         ("POST", [b["id"], "void"], {"amount": 20_000}, 201),
         ("POST", [b["id"], "capture"], {"amount": 15_000}, 201),
         ("POST", [b["id"], "void_remaining"], {}, 201),
-        ("POST", [c["id"], "capture"], {"amount": 10_000}, 201),
-        ("POST", [d["id"], "capture"], {"amount": 5_000}, 201),
     ]
+    assert sorted(calls[6:]) == sorted(  # one batch: C's and D's shipments are applied concurrently
+        [("POST", [c["id"], "capture"], {"amount": 10_000}, 201), ("POST", [d["id"], "capture"], {"amount": 5_000}, 201)]
+    )
     assert all(r["idempotency_key"] and not r["replayed"] for r in result.hokodo_requests if r["method"] == "POST")
     assert len({r["idempotency_key"] for r in result.hokodo_requests if r["path"].endswith(f"{b['id']}/capture")}) == 1
 
