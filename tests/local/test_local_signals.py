@@ -75,7 +75,7 @@ def test_a_port_in_use_is_reported_not_waited_on():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        for flag in ("--moto-port", "--emulator-port"):
+        for flag in ("--moto-port", "--emulator-port", "--api-port"):
             done = subprocess.run(
                 [sys.executable, "-m", "hokodo_local", "demo", flag, str(port)],
                 check=False,
