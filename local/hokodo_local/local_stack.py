@@ -158,7 +158,7 @@ class LocalStack:
         return found
 
     def close(self) -> None:
-        """Stop the pollers, then the emulator and moto; put the process environment back."""
+        """Stop the pollers, the schedules and the HTTP API, then the emulator and moto; put the process environment back."""
         self._cleanup.close()
 
     def __enter__(self) -> LocalStack:
