@@ -1,8 +1,10 @@
-"""template.yaml read as data: each queue function's environment and least privilege, queue timings and
-retention, log groups, and the rule that keeps OutOfOrderMaxReceives below MaxReceiveCount."""
+"""template.yaml read as data: each function's environment and least privilege (queue functions, documents,
+webhooks, reconciliation, ledger tracking), queue timings and retention, log groups, and the rule that keeps
+OutOfOrderMaxReceives below MaxReceiveCount."""
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from itertools import product
 
@@ -13,7 +15,9 @@ from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
 TEMPLATE = SamTemplate.load()
 PARAMETERS = TEMPLATE.body["Parameters"]
 GLOBALS = TEMPLATE.body["Globals"]["Function"]
-KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}
+KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}  # post-sale
+QUEUE_FUNCTIONS = {**KINDS, "DocumentsFunction": "document"}  # every function fed by an SQS queue, and its kind
+SYNC_FUNCTIONS = ("WebhooksFunction", "ReconciliationFunction", "TrackingFunction")  # the deferred payments' sync items
 DAY = 24 * 3600
 # CloudWatch Logs' allowed retention periods (PutRetentionPolicy), in days
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -37,12 +41,16 @@ def target(value: dict) -> str:
     return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
 
 
-def test_the_queue_functions_are_the_three_kinds():
-    assert set(queue_functions()) == set(KINDS)  # a new queue function needs its kind here (and its IAM prefixes)
+def test_the_queue_functions_are_the_three_post_sale_kinds_and_documents():
+    assert set(queue_functions()) == set(QUEUE_FUNCTIONS)  # a new queue function needs its kind here (and its IAM prefixes)
+
+
+def test_every_function_is_a_queue_function_or_a_sync_function():
+    assert set(TEMPLATE.of_type("AWS::Serverless::Function")) == set(QUEUE_FUNCTIONS) | set(SYNC_FUNCTIONS)
 
 
 # -- environment --------------------------------------------------------------------------------
-@pytest.mark.parametrize("function_id", sorted(KINDS))
+@pytest.mark.parametrize("function_id", sorted(QUEUE_FUNCTIONS))
 def test_each_queue_function_gets_its_limits_from_the_parameters(function_id):
     own = TEMPLATE.resources[function_id]["Properties"].get("Environment", {}).get("Variables", {})
     environment = GLOBALS["Environment"]["Variables"] | own  # SAM merges a function's variables over Globals'
@@ -65,10 +73,11 @@ READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
 
 @pytest.fixture(scope="module")
 def roles() -> dict[str, dict]:
-    """Each queue function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
+    """Each function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
     translated = TEMPLATE.translate("s3://placeholder/code.zip", {}, "eu-west-1")
     resources = translated["Resources"]
-    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in KINDS}
+    functions = TEMPLATE.of_type("AWS::Serverless::Function")
+    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in functions}
 
 
 def statements(role: dict) -> list[dict]:
@@ -82,13 +91,17 @@ def actions(statement: dict) -> list[str]:
 
 
 def references(value) -> set[str]:
-    """Every logical id a policy Resource refers to (Ref, GetAtt, inside Fn::Sub's variables)."""
+    """Every logical id a policy Resource refers to (Ref, GetAtt, Fn::Sub's ${X} and ${X.Attr} and its variables)."""
     if isinstance(value, list):
         return set().union(*(references(v) for v in value))
     if not isinstance(value, dict):
         return set()
     if "Ref" in value or "Fn::GetAtt" in value:
         return {target(value)}
+    if "Fn::Sub" in value:
+        text, variables = (value["Fn::Sub"], {}) if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"]
+        named = {n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if not n.startswith("AWS::")} - set(variables)
+        return named | references(list(variables.values()))
     return set().union(*(references(v) for v in value.values()))
 
 
@@ -104,7 +117,7 @@ def may(role: dict, action: str, key: str) -> bool:
     return False
 
 
-@pytest.mark.parametrize("function_id", sorted(KINDS))
+@pytest.mark.parametrize("function_id", sorted(QUEUE_FUNCTIONS))
 def test_every_table_statement_is_limited_by_leading_keys(roles, function_id):
     table_statements = [s for s in statements(roles[function_id]) if any(a.startswith("dynamodb:") for a in actions(s))]
     assert table_statements
@@ -129,19 +142,24 @@ def test_a_function_writes_only_its_own_items_and_reads_the_applied_events_of_ev
         assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
 
 
-@pytest.mark.parametrize("function_id", sorted(KINDS))
+def by_service(role: dict) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for statement in statements(role):
+        for service in {a.split(":")[0] for a in actions(statement)}:
+            found.setdefault(service, []).append(statement)
+    return found
+
+
+@pytest.mark.parametrize("function_id", sorted(QUEUE_FUNCTIONS))
 def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, function_id):
     role = roles[function_id]
     own_dlq = target(TEMPLATE.resources[function_id]["Properties"]["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"])
-    by_service: dict[str, list[dict]] = {}
-    for statement in statements(role):
-        for service in {a.split(":")[0] for a in actions(statement)}:
-            by_service.setdefault(service, []).append(statement)
-    assert set(by_service) == {"dynamodb", "sqs", "secretsmanager"}
-    for statement in by_service["sqs"]:
+    services = by_service(role)
+    assert set(services) == {"dynamodb", "sqs", "secretsmanager"} | ({"s3"} if function_id == "DocumentsFunction" else set())
+    for statement in services["sqs"]:
         assert actions(statement) == ["sqs:SendMessage*"]  # SendMessage and SendMessageBatch
         assert references(statement["Resource"]) == {own_dlq}
-    for statement in by_service["secretsmanager"]:
+    for statement in services["secretsmanager"]:
         assert actions(statement) == ["secretsmanager:GetSecretValue"]
         assert references(statement["Resource"]) == {"HokodoApiKeySecret"}
     # What SAM adds for every function with an SQS event: logs, and receive/delete on its event source's queue
@@ -149,6 +167,90 @@ def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, 
     assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
         "AWSLambdaBasicExecutionRole",
         "AWSLambdaSQSQueueExecutionRole",
+    ]
+
+
+def test_documents_writes_only_its_own_items_and_reads_no_other_kinds(roles):
+    role = roles["DocumentsFunction"]
+    for action in TABLE_ACTIONS:
+        assert may(role, action, "hokodo-postsale.document#6f1ed002ab5595859014ebf0951522d9")  # Powertools record
+        assert may(role, action, "hokodo-postsale.document.state#s3://bucket/key")  # the bundle's per-event item
+    others = [f"hokodo-postsale.{kind}#6f1ed002" for kind in KINDS.values()] + ["hokodo-postsale.sync#defpay-1"]
+    look_alikes = ["hokodo-postsale.documents#1", "hokodo-postsale.documentx.state#1", "x.hokodo-postsale.document#1"]
+    for key in others + look_alikes:
+        assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
+
+
+def test_documents_reaches_only_its_bucket_reading_and_tagging_objects(roles):
+    s3 = by_service(roles["DocumentsFunction"])["s3"]
+    granted = {a for statement in s3 for a in actions(statement)}
+    assert granted == {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectTagging",
+        "s3:GetObjectVersionTagging",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        "s3:ListBucket",
+    }  # never PutObject or DeleteObject: the ERP writes documents, the function only reads and tags them
+    for statement in s3:
+        assert references(statement["Resource"]) == {"DocumentsBucket"}
+        object_level = statement["Resource"] == {"Fn::Sub": "${DocumentsBucket.Arn}/*"}
+        assert object_level == (actions(statement) != ["s3:ListBucket"])
+
+
+@pytest.mark.parametrize("function_id", SYNC_FUNCTIONS)
+def test_the_sync_functions_reach_only_the_sync_items(roles, function_id):
+    role = roles[function_id]
+    granted = {"dynamodb:UpdateItem"} | ({"dynamodb:GetItem"} if function_id != "TrackingFunction" else set())
+    for action in TABLE_ACTIONS:
+        assert may(role, action, "hokodo-postsale.sync#defpay-1") == (action in granted), action
+    kinds = [*QUEUE_FUNCTIONS.values()]
+    refused = [f"hokodo-postsale.{k}#6f1ed002" for k in kinds] + [f"hokodo-postsale.{k}.state#e-1" for k in kinds]
+    for key in [*refused, "hokodo-postsale.syncs#1", "x.hokodo-postsale.sync#1", "app#1"]:
+        assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
+    for statement in by_service(role)["dynamodb"]:
+        if actions(statement) == ["dynamodb:Query"]:  # the reconciliation's list of open deferred payments, keys only
+            assert function_id == "ReconciliationFunction"
+            assert statement["Resource"] == {"Fn::Sub": "${IdempotencyTable.Arn}/index/open-deferred-payments"}
+        else:
+            assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["hokodo-postsale.sync#*"]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "secrets"),
+    [
+        ("WebhooksFunction", {"HokodoApiKeySecret", "WebhookUrlSecret"}),
+        ("ReconciliationFunction", {"HokodoApiKeySecret"}),
+        ("TrackingFunction", set()),
+    ],
+)
+def test_the_sync_functions_read_only_their_secrets(roles, function_id, secrets):
+    statements_ = by_service(roles[function_id]).get("secretsmanager", [])
+    assert all(actions(s) == ["secretsmanager:GetSecretValue"] for s in statements_)
+    assert set().union(*(references(s["Resource"]) for s in statements_)) == secrets
+    assert all(len(references(s["Resource"])) == 1 for s in statements_)
+
+
+def test_only_webhooks_and_reconciliation_publish_and_only_to_the_bus(roles):
+    publishers = set()
+    for function_id, role in roles.items():
+        for statement in by_service(role).get("events", []):
+            assert actions(statement) == ["events:PutEvents"]
+            assert statement["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+            publishers.add(function_id)
+    assert publishers == {"WebhooksFunction", "ReconciliationFunction"}
+
+
+def test_tracking_sends_only_to_its_dlq_and_reads_only_the_tables_stream(roles):
+    role = roles["TrackingFunction"]
+    assert set(by_service(role)) == {"dynamodb", "sqs"}
+    for statement in by_service(role)["sqs"]:
+        assert references(statement["Resource"]) == {"TrackingDeadLetterQueue"}
+    # What SAM adds for a DynamoDB event: logs, and reading streams (this managed policy allows any stream).
+    assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
+        "AWSLambdaBasicExecutionRole",
+        "AWSLambdaDynamoDBExecutionRole",
     ]
 
 
@@ -167,7 +269,7 @@ def largest(value, name: str) -> int:
     return int(parameter["MaxValue"])
 
 
-@pytest.mark.parametrize("function_id", sorted(KINDS))
+@pytest.mark.parametrize("function_id", sorted(QUEUE_FUNCTIONS))
 def test_visibility_timeout_is_six_function_timeouts_plus_the_batching_window_for_any_parameter_value(function_id):
     function = TEMPLATE.resources[function_id]["Properties"]
     timeout = largest(function.get("Timeout", GLOBALS["Timeout"]), "Timeout")

@@ -74,6 +74,7 @@ class Command(threading.Thread):
             "log_level": args.log_level,
             "moto_port": args.moto_port,
             "emulator_port": args.emulator_port,
+            "api_port": args.api_port,
             "on_stack": self.session.attach,
         }
         try:
@@ -84,7 +85,7 @@ class Command(threading.Thread):
             else:
                 from .serve import run_serve
 
-                run_serve(sys.stdout, interval=args.interval, **options)
+                run_serve(sys.stdout, interval=args.interval, reconcile_every=args.reconcile_every, **options)
         except BaseException as exc:  # handed to the main thread
             self.error = exc
 
@@ -94,13 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--policy", choices=POLICIES, help="FulfilmentPolicy template parameter (default: the template's)")
     common.add_argument("--moto-port", type=int, default=0, help="moto server port on 127.0.0.1 (default: a free one)")
     common.add_argument("--emulator-port", type=int, default=0, help="Hokodo emulator port on 127.0.0.1 (default: a free one)")
+    common.add_argument(
+        "--api-port",
+        type=int,
+        default=0,
+        help="local HTTP API (the template's HttpApi routes) port on 127.0.0.1 (default: a free one)",
+    )
     parser = argparse.ArgumentParser(prog="python -m hokodo_local", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", parents=[common], help="play the merchant scenario on the local stack, print it, exit")
     demo.add_argument("--log-level", choices=LOG_LEVELS, default="ERROR", help="the functions' LogLevel (default ERROR: quiet)")
     serve = commands.add_parser("serve", parents=[common], help="run the local stack until Ctrl-C")
     serve.add_argument("--log-level", choices=LOG_LEVELS, help="the functions' LogLevel (default: the template's)")
-    serve.add_argument("--interval", type=float, default=0.5, help="seconds between polls of an empty queue")
+    serve.add_argument("--interval", type=float, default=0.5, help="seconds between polls of an empty queue or stream")
+    serve.add_argument(
+        "--reconcile-every",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="run each schedule of the template (the reconciliation's rate(1 hour)) this often here; 0: never (default 60)",
+    )
     return parser
 
 

@@ -28,8 +28,10 @@ class Route:
     context: Callable[[], Any]  # a fresh Lambda context per invocation
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        if method != self.method:
+        if self.method not in (method, "ANY"):
             return None
+        if self.path == "$default":  # the catch-all route
+            return {}
         pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path)) + "$"
         found = re.match(pattern, path)
         return found.groupdict() if found else None
@@ -100,6 +102,7 @@ class LocalHttpApi:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Lock()
         self.url = f"http://{host}:{self._server.server_address[1]}"
 
     def start(self) -> str:
@@ -108,10 +111,14 @@ class LocalHttpApi:
         return self.url
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(2)
+        """Stop serving and free the port; a request being handled finishes in its own thread. Safe to repeat, from
+        any thread (a signal's halt and the owner's close may both stop it), and before start()."""
+        with self._stopping:
+            if self._thread is not None:  # shutdown() waits for serve_forever(): only when it runs
+                self._server.shutdown()
+                self._thread.join(2)
+                self._thread = None
+            self._server.server_close()
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)

@@ -1,21 +1,23 @@
 """The whole local stack in this process: moto server, the Hokodo emulator, the template's resources,
-and the functions' runner. Threads only, so ending the process ends everything and frees the ports."""
+and the functions' runner (with the local HTTP API). Threads only, so ending the process ends everything
+and frees the ports."""
 
 from __future__ import annotations
 
 import errno
+import json
 import secrets
 import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, TextIO
 
 from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminClient
 
 from .runner import Delivery, Runner, patched_environ, runtime_environment
-from .stack import MotoServer, Stack, create_stack
+from .stack import EventBus, HttpRoute, MotoServer, Stack, create_stack
 from .template import SamTemplate
 
 # The template's queues hide a received message for 200 s; locally a failed record should come back
@@ -33,7 +35,8 @@ class LocalStack:
     `parameters` are template parameter overrides on top of HokodoBaseUrl (always the emulator); values
     that CloudFormation would refuse raise `ParameterError` before anything starts.
     `runtime_env` is added to every function's environment for the stack's lifetime (besides moto's
-    endpoint, region and fake credentials).
+    endpoint, region and fake credentials). `api_port` is the local HTTP API's (0: a free one).
+    `function_stdout`, when given, receives what the functions print (their log stream), instead of stdout.
     """
 
     def __init__(
@@ -43,9 +46,11 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         moto_port: int = 0,
         emulator_port: int = 0,
+        api_port: int = 0,
         visibility_timeout: int | None = LOCAL_VISIBILITY_TIMEOUT,
         runtime_env: dict[str, str] | None = None,
         on_delivery: Callable[[Delivery], None] | None = None,
+        function_stdout: TextIO | None = None,
     ):
         self.template = template or SamTemplate.load()
         self.api_key = f"local-{secrets.token_hex(12)}"
@@ -53,13 +58,16 @@ class LocalStack:
         self.emulator = Emulator(api_key=self.api_key, port=emulator_port, webhook_attempts=1)
         self._parameters = parameters or {}
         self._visibility_timeout = visibility_timeout
+        self._api_port = api_port
         self._runtime_env = runtime_env or {}
         self._on_delivery = on_delivery
+        self._function_stdout = function_stdout
         self._cleanup = ExitStack()
         self.admin: AdminClient | None = None
         self.stack: Stack | None = None
         self.runner: Runner | None = None
         self.sqs: Any = None
+        self.api_url: str | None = None
         self.halted = threading.Event()
 
     @property
@@ -80,12 +88,13 @@ class LocalStack:
 
     def halt(self) -> None:
         """From any thread (the CLI's main thread on SIGINT/SIGTERM): moto server refuses every request from
-        now on, the pollers stop, the Hokodo emulator stops. Whatever the stack's owner still asks of them
-        fails at once, and it unwinds through close(), which stops the rest."""
+        now on, the pollers (queues, streams, schedules) and the HTTP API stop, the Hokodo emulator stops.
+        Whatever the stack's owner still asks of them fails at once, and it unwinds through close(), which
+        stops the rest."""
         self.halted.set()
         self.moto.refuse()
         if self.runner is not None:
-            self.runner.stop(timeout=1.0)
+            self.runner.close(timeout=1.0)
         self.emulator.stop()
 
     def raise_if_halted(self) -> None:
@@ -114,11 +123,42 @@ class LocalStack:
             self.moto, self.template, self.parameters, api_key=self.api_key, visibility_timeout=self._visibility_timeout
         )
         self.sqs = self.moto.client("sqs")
-        self.runner = Runner(self.stack, self.sqs, self._on_delivery)
-        self._cleanup.callback(self.runner.stop)
+        self.runner = Runner(
+            self.stack,
+            self.sqs,
+            self.moto.client("dynamodbstreams"),
+            self._on_delivery,
+            api_port=self._api_port,
+            function_stdout=self._function_stdout,
+        )
+        self._cleanup.callback(self.runner.close)
+        self.api_url = self.runner.serve_http()
+
+    # -- what the stack offers its users -----------------------------------------------------------------
+    def notification_url(self, route: HttpRoute | None = None) -> str | None:
+        """Hokodo's notification URL locally: the route (default: the first with a path parameter) on the local HTTP
+        API, with the current value of the secret its function reads (a local secret: printing it is fine)."""
+        routes = [route] if route else [r for r in self.stack.http_routes if "{" in r.path]
+        for candidate in routes:
+            secret = self.stack.route_secret(candidate)
+            if secret is not None:
+                parameter = candidate.path[candidate.path.index("{") + 1 : candidate.path.index("}")]
+                return self.runner.route_url(candidate, **{parameter: secret.generated})
+        return None
+
+    def published(self, bus: EventBus | None = None) -> list[dict]:
+        """Every event published to the bus (default: the stack's only one) since the last call, oldest first, as its
+        targets receive it, read from the local stack's own rule's queue (and deleted from it)."""
+        bus = bus or next(iter(self.stack.event_buses.values()))
+        found = []
+        while messages := self.sqs.receive_message(QueueUrl=bus.read_back.url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=bus.read_back.url, ReceiptHandle=message["ReceiptHandle"])
+        return found
 
     def close(self) -> None:
-        """Stop the pollers, then the emulator and moto; put the process environment back."""
+        """Stop the pollers, the schedules and the HTTP API, then the emulator and moto; put the process environment back."""
         self._cleanup.close()
 
     def __enter__(self) -> LocalStack:

@@ -1,15 +1,20 @@
-"""`python -m hokodo_local serve`: the local stack kept running, its queues polled in the background,
-with instructions for sending it messages by hand."""
+"""`python -m hokodo_local serve`: the local stack kept running (queues and the table's stream polled in the
+background, the HTTP API served, the schedules run every few seconds), with commands to use it by hand, each
+runnable as printed from the repository's root."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from typing import TextIO
 
 from .local_stack import LocalStack
 from .report import Printer
+from .scenario import DOCUMENTS, SHIPMENTS, WEBHOOKS
 from .stack import CREDENTIALS, REGION
+
+SAMPLE_AUTHORISATION = 100_000
 
 
 def run_serve(
@@ -19,24 +24,45 @@ def run_serve(
     log_level: str | None = None,
     moto_port: int = 0,
     emulator_port: int = 0,
+    api_port: int = 0,
     interval: float = 0.5,
+    reconcile_every: float = 60.0,
     on_stack: Callable[[LocalStack], None] = lambda local: None,
 ) -> None:
-    """Runs until the local stack is halted (the CLI halts it on SIGINT and SIGTERM; `on_stack` hands it over)."""
+    """Runs until the local stack is halted (the CLI halts it on SIGINT and SIGTERM; `on_stack` hands it over).
+    `reconcile_every` (seconds; 0: never) is how often each schedule runs here, standing for its expression."""
     printer = Printer(out)
     parameters = ({"FulfilmentPolicy": policy} if policy else {}) | ({"LogLevel": log_level} if log_level else {})
-    local = LocalStack(parameters=parameters, moto_port=moto_port, emulator_port=emulator_port, on_delivery=printer.delivery)
+    local = LocalStack(
+        parameters=parameters,
+        moto_port=moto_port,
+        emulator_port=emulator_port,
+        api_port=api_port,
+        on_delivery=printer.delivery,
+    )
     on_stack(local)
     with local:
-        print_usage(local, printer)
-        local.runner.start(interval=interval)
+        print_usage(local, printer, reconcile_every=reconcile_every)
+        local.runner.start(interval=interval, schedule_every=reconcile_every or None)
         local.halted.wait()
 
 
-def print_usage(local: LocalStack, printer: Printer) -> None:
-    stack, moto, emulator = local.stack, local.moto.endpoint, local.emulator.base_url
+def print_usage(local: LocalStack, printer: Printer, *, reconcile_every: float) -> None:
+    stack = local.stack
+    every = (
+        f"run here every {reconcile_every:g} s instead (--reconcile-every)"
+        if reconcile_every
+        else "not run here (--reconcile-every 0)"
+    )
     printer.heading("Local stack running (no Docker); Ctrl-C (or SIGTERM) stops it")
-    printer.stack(stack, moto=moto, emulator=emulator, parameters=local.parameters)
+    printer.stack(
+        stack,
+        moto=local.moto.endpoint,
+        emulator=local.emulator.base_url,
+        http_api=local.api_url,
+        parameters=local.parameters,
+        schedules=every,
+    )
     printer.heading("Queues")
     for mapping in stack.mappings:
         queue = stack.queues[mapping.queue]
@@ -44,26 +70,103 @@ def print_usage(local: LocalStack, printer: Printer) -> None:
         printer.line(f"   {queue.logical_id:<30}{queue.url}")
         if dlq:
             printer.line(f"   {dlq.logical_id:<30}{dlq.url}")
-    example_queue = stack.queues[stack.mappings[0].queue] if stack.mappings else None
-    admin = f"{emulator}/_admin"
-    key_id, secret = CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"]
-    aws = f"AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret} aws --region {REGION} --endpoint-url {moto}"
-    json_header = "-H 'Content-Type: application/json'"
-    printer.heading("Create a deferred payment (Hokodo's side of checkout); note the id it answers")
-    printer.line(f"""   curl -s -X POST {admin}/deferred_payments {json_header} -d '{{"authorisation": 100000}}'""")
-    if example_queue is not None:
-        body = json.dumps({"event_id": "oms-ship-1", "deferred_payment_id": "defpay-<id>", "amount": 40000})
-        printer.heading("Send a message: AWS CLI")
-        printer.line(f"   {aws} sqs send-message --queue-url {example_queue.url} --message-body '{body}'")
-        printer.heading("Send a message: boto3")
-        printer.line(
-            f'   sqs = boto3.client("sqs", endpoint_url="{moto}", region_name="{REGION}", '
-            f'aws_access_key_id="{key_id}", aws_secret_access_key="{secret}")'
-        )
-        printer.line(f"   sqs.send_message(QueueUrl={example_queue.url!r}, MessageBody=json.dumps({body}))")
-    printer.heading("Look")
-    printer.line(f"   what reached Hokodo:   curl -s {admin}/requests")
-    printer.line(f"   a ledger:              curl -s {admin}/deferred_payments/<id>")
-    printer.line(f"""   expire authorisations: curl -s -X POST {admin}/clock/advance {json_header} -d '{{"days": 29}}'""")
-    printer.line(f"   a DLQ:                 {aws} sqs receive-message --queue-url <DLQ url> --message-attribute-names All")
+    commands = Commands(local)
+    dp = commands.deferred_payment(printer)
+    commands.messages(printer, dp)
+    commands.documents(printer, dp)
+    commands.events(printer)
+    commands.look(printer, dp)
     printer.heading("Deliveries (a line per Lambda invocation)")
+
+
+class Commands:
+    """Commands to use the running stack by hand, each runnable as printed (from the repository's root)."""
+
+    def __init__(self, local: LocalStack):
+        self.local, self.stack = local, local.stack
+        self.moto, self.admin = local.moto.endpoint, f"{local.emulator.base_url}/_admin"
+        self.key_id, self.secret = CREDENTIALS["aws_access_key_id"], CREDENTIALS["aws_secret_access_key"]
+        credentials = f"AWS_ACCESS_KEY_ID={self.key_id} AWS_SECRET_ACCESS_KEY={self.secret}"
+        self.aws = f"{credentials} aws --region {REGION} --endpoint-url {self.moto}"
+        self.json = "-H 'Content-Type: application/json'"
+
+    def deferred_payment(self, printer: Printer) -> dict:
+        """A deferred payment created in the emulator now, with the local notification URL, for the other commands."""
+        route = self.stack.route_for(WEBHOOKS.function(self.local).logical_id)
+        url = self.local.notification_url(route) if route else None
+        created = {"authorisation": SAMPLE_AUTHORISATION, **({"notification_url": url} if url else {})}
+        dp = self.local.admin.create_deferred_payment(**created)
+        printer.heading(f"A deferred payment to try it with (created in the emulator): {dp['id']}, order {dp['order']}")
+        printer.line("   another one (Hokodo's side of checkout; note the id it answers):")
+        printer.line(f"   curl -s -X POST {self.admin}/deferred_payments {self.json} -d {shlex.quote(json.dumps(created))}")
+        if url:
+            printer.heading("Hokodo's notification URL: the route + the current value of the URL secret (a local secret)")
+            printer.line(f"   {url}")
+            hint = {"data": {"order": {"deferred_payment": {"id": dp["id"]}}}}
+            printer.line("   notify by hand (Hokodo does it on each status change, expiry and clawback):")
+            printer.line(f"   curl -s -X POST {url} {self.json} -d {shlex.quote(json.dumps(hint))}")
+        return dp
+
+    def messages(self, printer: Printer, dp: dict) -> None:
+        queue = self.stack.queues[self.stack.mapping_for(SHIPMENTS.function(self.local).logical_id).queue]
+        body = json.dumps({"event_id": "oms-ship-1", "deferred_payment_id": dp["id"], "amount": 40000})
+        printer.heading("Send a message: AWS CLI")
+        printer.line(f"   {self.aws} sqs send-message --queue-url {queue.url} --message-body {shlex.quote(body)}")
+        printer.heading("Send a message: boto3 (from the repository's root)")
+        printer.code(
+            [
+                ".venv/bin/python - <<'EOF'",
+                "import json",
+                "",
+                "import boto3",
+                "",
+                f'sqs = boto3.client("sqs", endpoint_url="{self.moto}", region_name="{REGION}", '
+                f'aws_access_key_id="{self.key_id}", aws_secret_access_key="{self.secret}")',
+                f"body = {body}",
+                f'print(sqs.send_message(QueueUrl="{queue.url}", MessageBody=json.dumps(body))["MessageId"])',
+                "EOF",
+            ]
+        )
+
+    def documents(self, printer: Printer, dp: dict) -> None:
+        queue = self.stack.mapping_for(DOCUMENTS.function(self.local).logical_id).queue
+        bucket = self.stack.bucket_notifying(queue)
+        if bucket is None:
+            return
+        printer.heading(f"Drop an invoice: AWS CLI (bucket {bucket.logical_id} notifies {queue})")
+        metadata = json.dumps({"amount": "40000", "description": "Invoice INV-1"})
+        printer.line(r"   printf '%%PDF-1.7\n%%%%EOF\n' > /tmp/INV-1.pdf")
+        printer.line(
+            f"   {self.aws} s3 cp /tmp/INV-1.pdf s3://{bucket.name}/invoices/{dp['order']}/INV-1.pdf "
+            f"--content-type application/pdf --metadata {shlex.quote(metadata)}"
+        )
+        printer.line(
+            f"   its payout items (awaiting_document until an invoice): curl -s {self.admin}/orders/{dp['order']}/payout_items"
+        )
+
+    def events(self, printer: Printer) -> None:
+        for bus in self.stack.event_buses.values():
+            printer.heading(
+                f"Read what was published to {bus.logical_id} (the local stack's rule {bus.read_back_rule} -> its queue)"
+            )
+            printer.line(
+                f"   {self.aws} sqs receive-message --queue-url {bus.read_back.url} --max-number-of-messages 10 "
+                "--wait-time-seconds 1 --query 'Messages[].Body' --output text"
+            )
+            for rule, queues in bus.targets.items():
+                for logical_id in queues:
+                    url = self.stack.queues[logical_id].url
+                    printer.line(
+                        f"   what the template's {rule} delivered ({logical_id}): "
+                        f"{self.aws} sqs receive-message --queue-url {url} --max-number-of-messages 10"
+                    )
+
+    def look(self, printer: Printer, dp: dict) -> None:
+        printer.heading("Look")
+        printer.line(f"   what reached Hokodo:    curl -s {self.admin}/requests")
+        printer.line(f"   the ledger:             curl -s {self.admin}/deferred_payments/{dp['id']}")
+        printer.line(f"   Hokodo's notifications: curl -s {self.admin}/webhooks")
+        printer.line(f"""   expire authorisations:  curl -s -X POST {self.admin}/clock/advance {self.json} -d '{{"days": 29}}'""")
+        printer.line(
+            f"   a DLQ:                  {self.aws} sqs receive-message --queue-url <DLQ url> --message-attribute-names All"
+        )

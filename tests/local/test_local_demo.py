@@ -1,21 +1,24 @@
-"""`python -m hokodo_local demo`, played in this process: what reached Hokodo, the ledgers, the DLQ."""
+"""`python -m hokodo_local demo`, played in this process: what reached Hokodo, the ledgers, the invoice upload, Hokodo's
+notifications through the webhook route, what was published to the bus (one expiry recovered by the reconciliation),
+and the DLQ."""
 
 from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 
 from conftest import LEDGER_FIELDS, zero
-from hokodo_local.scenario import DOCUMENTS, WEBHOOKS, run_demo
-from hokodo_local.template import SamTemplate
+from hokodo_local.scenario import INVOICE_PDF, run_demo
 
 
-def test_the_demo_scenario_ends_with_the_expected_ledgers_and_dead_letter():
+def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_dead_letter():
     out = io.StringIO()
     # INFO, the template's default: Powertools configures its logger once per process, and other tests read its INFO lines.
     result = run_demo(out, log_level="INFO")
+    label = {dp: label for label, dp in result.deferred_payments.items()}
 
-    a, b = result.ledgers["A"], result.ledgers["B"]
+    a, b, c, d = (result.ledgers[x] for x in "ABCD")
     assert {k: a[k] for k in LEDGER_FIELDS} == {
         **zero(),
         "protected_captures": 85_000,
@@ -26,12 +29,16 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_and_dead_letter():
     # B: 20000 voided, 15000 captured, then the rest voided by the cancellation that waited for that capture (`after`)
     assert {k: b[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 15_000, "voided_authorisation": 35_000}
     assert b["status"] == "captured"
+    # C and D: part captured, the rest expired
+    assert {k: c[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 10_000, "expired_authorisation": 20_000}
+    assert {k: d[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 5_000, "expired_authorisation": 15_000}
 
     # Exactly one applied Hokodo call per business event: the duplicate shipment and the bad message sent nothing,
     # and the capture Hokodo answered with 503 was applied once, under one key, after the faults.
-    applied = [r for r in result.hokodo_requests if not r["fault"]]
+    applied = [r for r in result.hokodo_requests if r["method"] == "POST" and not r["fault"]]
     calls = [(r["method"], r["path"].rsplit("/", 2)[-2:], r["body"], r["status"]) for r in applied]
-    assert calls == [
+    documents_call = calls.pop(2)
+    assert calls[:6] == [
         ("POST", [a["id"], "capture"], {"amount": 40_000, "metadata": {"shipment": "SH-1"}}, 201),
         ("POST", [a["id"], "capture_remaining"], {}, 201),
         ("POST", [a["id"], "refund"], {"amount": 15_000}, 201),
@@ -39,18 +46,83 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_and_dead_letter():
         ("POST", [b["id"], "capture"], {"amount": 15_000}, 201),
         ("POST", [b["id"], "void_remaining"], {}, 201),
     ]
-    assert all(r["idempotency_key"] and not r["replayed"] for r in result.hokodo_requests)
+    assert sorted(calls[6:]) == sorted(  # one batch: C's and D's shipments are applied concurrently
+        [("POST", [c["id"], "capture"], {"amount": 10_000}, 201), ("POST", [d["id"], "capture"], {"amount": 5_000}, 201)]
+    )
+    assert all(r["idempotency_key"] and not r["replayed"] for r in result.hokodo_requests if r["method"] == "POST")
     assert len({r["idempotency_key"] for r in result.hokodo_requests if r["path"].endswith(f"{b['id']}/capture")}) == 1
+
+    # The invoice: put into the bucket, uploaded once to order A, verified (read back), its S3 version tagged with the
+    # document's id, and order A's payout items no longer awaiting it.
+    assert documents_call[1] == [a["order"], "documents"] and documents_call[3] == 201
+    [document] = result.documents
+    assert document["key"] == f"invoices/{a['order']}/INV-A-1.pdf" and document["tag"] == document["document"]["id"]
+    hokodo_document = document["document"]
+    assert (hokodo_document["order"], hokodo_document["doc_type"], hokodo_document["amount"]) == (a["order"], "invoice", 100_000)
+    assert (hokodo_document["filename"], hokodo_document["size"]) == ("INV-A-1.pdf", len(INVOICE_PDF))
+    reads = [r for r in result.hokodo_requests if r["method"] == "GET" and r["path"].endswith(f"/documents/{document['tag']}")]
+    assert [r["status"] for r in reads] == [200]
+    payout_items = result.payout_items["A"]
+    assert {i["status"] for i in payout_items["before"]} == {"awaiting_document"}
+    assert [i["status"] for i in payout_items["after"]] == ["payable"] * len(payout_items["before"]) == ["payable", "payable"]
+
+    # Hokodo's notifications reached the webhook route (200), except D's expiry, lost on the way.
+    notifications = [(label[w["deferred_payment"]], w["reason"], w["status"], w["error"]) for w in result.notifications]
+    assert sorted(notifications) == sorted(
+        [
+            ("A", "status_change", 200, None),
+            ("B", "status_change", 200, None),
+            ("C", "status_change", 200, None),
+            ("D", "status_change", 200, None),
+            ("C", "expiration", 200, None),
+            ("D", "expiration", None, "dropped"),
+            ("A", "clawback", 200, None),
+        ]
+    )
+
+    # Each fact Hokodo shows was published to the bus once, by the webhooks function or by the reconciliation.
+    published = Counter((e["detail-type"], label[e["detail"]["deferred_payment_id"]], amount(e)) for e in result.events)
+    assert published == Counter(
+        {
+            ("Deferred Payment Captured", "A", 40_000): 1,
+            ("Deferred Payment Captured", "A", 60_000): 1,
+            ("Deferred Payment Refunded", "A", 15_000): 1,
+            ("Deferred Payment Clawback", "A", 5_000): 1,
+            ("Deferred Payment Voided", "B", 20_000): 1,
+            ("Deferred Payment Captured", "B", 15_000): 1,
+            ("Deferred Payment Voided", "B", 15_000): 1,
+            ("Deferred Payment Captured", "C", 10_000): 1,
+            ("Deferred Payment Expired", "C", 20_000): 1,
+            ("Deferred Payment Captured", "D", 5_000): 1,
+            ("Deferred Payment Expired", "D", 15_000): 1,
+        }
+    )
+    assert len({e["detail"]["id"] for e in result.events}) == len(result.events)
+    assert all(e["source"] == "hokodo.postsale" for e in result.events)
+    expired = {
+        label[e["detail"]["deferred_payment_id"]]: e["detail"] for e in result.events if e["detail-type"].endswith("Expired")
+    }
+    assert expired["C"]["final_status"] == expired["D"]["final_status"] == "captured"
+    # D's expiry came from the reconciliation (its notification was lost), run once with the schedule's input.
+    assert result.reconciliation["watched"] == 4 and result.reconciliation["published"]["Deferred Payment Expired"] == 1
+    assert "hokodo-postsale.reconciliation" in out.getvalue()
+    # The template's sample rule sent finance's queue the expiries and the clawback.
+    [(rule, delivered)] = result.rule_deliveries.items()
+    assert rule == "ExpiriesAndClawbacksRule -> ExpiriesAndClawbacksQueue"
+    assert sorted((e["detail-type"], label[e["detail"]["deferred_payment_id"]]) for e in delivered) == [
+        ("Deferred Payment Clawback", "A"),
+        ("Deferred Payment Expired", "C"),
+        ("Deferred Payment Expired", "D"),
+    ]
 
     [letter] = result.dead_letters
     assert letter.queue == "ShipmentsDeadLetterQueue"
     assert json.loads(letter.body)["amount"] == 100.5
     assert letter.error_type == "InvalidMessage"
     assert "amount: Input should be a valid integer" in letter.reason
+    assert "not available" not in out.getvalue()
 
-    template = SamTemplate.load()
-    missing = [e.name for e in (DOCUMENTS, WEBHOOKS) if template.function_for(e.code_dir) is None]
-    assert result.not_available == missing
-    if DOCUMENTS.name in missing:
-        assert "documents: not available yet (no documents function in template.yaml)" in out.getvalue()
-    assert "What reached EventBridge" in out.getvalue()
+
+def amount(event: dict) -> int:
+    detail = event["detail"]
+    return detail.get("expired_amount") or detail.get("clawback_amount") or detail["amount"]

@@ -5,76 +5,19 @@ waits; on a signal it halts the local stack (`LocalStack.halt`), so the command'
 from __future__ import annotations
 
 import os
-import queue
-import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
+from cli_support import MARKER, ROOT, Cli
 from hokodo_local.local_stack import Halted, LocalStack
-
-ROOT = Path(__file__).resolve().parents[2]
-MARKER = "HOKODO_LOCAL_TEST_MARKER"
-
-
-class Cli:
-    def __init__(self, *args: str):
-        self.marker = uuid.uuid4().hex
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "local"), MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-X", "faulthandler", "-m", "hokodo_local", *args],  # SIGABRT dumps every thread's stack
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                assert self.process.poll() is None, "".join(self.output)
-                continue
-            self.output.append(line)
-            if re.search(pattern, line):
-                return
-        pytest.fail(f"no line matching {pattern!r} in {timeout} s:\n" + "".join(self.output))
-
-    def ports(self) -> list[int]:
-        text = "".join(self.output)
-        return [int(p) for p in re.findall(r"(?:moto server|Hokodo emulator)[^\n]*?http://127\.0\.0\.1:(\d+)", text)]
-
-    def stop(self, signum: int, timeout: float = 10.0) -> tuple[int, float]:
-        started = time.monotonic()
-        self.process.send_signal(signum)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGABRT)
-            time.sleep(2)
-            self.process.kill()
-            while not self.lines.empty():
-                self.output.append(self.lines.get())
-            pytest.fail(f"still running {timeout} s after {signal.Signals(signum).name}:\n" + "".join(self.output[-80:]))
-        return code, time.monotonic() - started
 
 
 def processes_with(marker: str) -> list[int]:
@@ -116,7 +59,7 @@ def test_a_signal_stops_everything(args, when, signum):
     cli = Cli(*args)
     cli.wait_for(when)
     ports = cli.ports()
-    assert len(ports) == 2 and not any(listening_possible(p) for p in ports)  # moto and the emulator are up
+    assert len(ports) == 3 and not any(listening_possible(p) for p in ports)  # moto, the emulator and the HTTP API are up
     assert processes_with(cli.marker) == [cli.process.pid]  # threads, not child processes
 
     code, took = cli.stop(signum)
@@ -132,7 +75,7 @@ def test_a_port_in_use_is_reported_not_waited_on():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        for flag in ("--moto-port", "--emulator-port"):
+        for flag in ("--moto-port", "--emulator-port", "--api-port"):
             done = subprocess.run(
                 [sys.executable, "-m", "hokodo_local", "demo", flag, str(port)],
                 check=False,
@@ -148,8 +91,9 @@ def test_a_port_in_use_is_reported_not_waited_on():
 
 def test_a_halted_stack_fails_its_callers_at_once_then_closes():
     with LocalStack() as local:
-        ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port]
-        local.runner.start(interval=0.1)
+        ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port, int(local.api_url.rsplit(":", 1)[1])]
+        local.runner.start(interval=0.1, schedule_every=0.1)
+        assert "poller-TrackingFunction" in [t.name for t in threading.enumerate()]  # the stream's poller
         local.halt()
         started = time.monotonic()
         with pytest.raises(ClientError, match="halted"):
@@ -157,7 +101,9 @@ def test_a_halted_stack_fails_its_callers_at_once_then_closes():
         assert time.monotonic() - started < 0.5  # refused, not retried with backoff as a closed port would be
         with pytest.raises(httpx.HTTPError):
             local.admin.requests()  # the Hokodo emulator is stopped
-        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(local.notification_url(), json={}, timeout=2)  # the HTTP API is stopped
+        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]  # queues, stream and schedule
     assert all(listening_possible(p) for p in ports)
 
 

@@ -1,5 +1,5 @@
 """The local stack is what template.yaml describes: created by moto's CloudFormation from the
-translated template, read back from moto, with the secret the local stack adds itself."""
+translated template, read back from moto, with what moto's CloudFormation skips done by the local stack."""
 
 from __future__ import annotations
 
@@ -50,21 +50,43 @@ def test_the_idempotency_table_exists(local):
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
 
 
-def test_each_sqs_event_becomes_a_disabled_mapping_with_the_templates_batch_size(local):
-    expected = {
-        (function_id, event["Properties"]["Queue"]["Fn::GetAtt"][0], int(resolve(event["Properties"]["BatchSize"])))
+def events_of_type(event_type: str) -> list[tuple[str, dict]]:
+    return [
+        (function_id, event["Properties"])
         for function_id, resource in TEMPLATE.of_type("AWS::Serverless::Function").items()
         for event in resource["Properties"].get("Events", {}).values()
-        if event["Type"] == "SQS"
+        if event["Type"] == event_type
+    ]
+
+
+def test_each_sqs_event_becomes_a_disabled_mapping_with_the_templates_batch_size(local):
+    expected = {
+        (function_id, properties["Queue"]["Fn::GetAtt"][0], int(resolve(properties["BatchSize"])))
+        for function_id, properties in events_of_type("SQS")
     }
+    assert len(expected) == 4
     assert {(m.function, m.queue, m.batch_size) for m in local.stack.mappings} == expected
     assert all(m.report_batch_item_failures for m in local.stack.mappings)
     states = {m["State"] for m in local.moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]}
-    assert states == {"Disabled"}  # moto's own would try to run the function in Docker
+    assert states == {"Disabled"}  # moto's own would try to run the function in Docker (the stream's too)
 
 
-def test_functions_get_the_environment_moto_resolved_plus_the_secret(local):
-    secret_arn = local.stack.secrets["HokodoApiKeySecret"]
+def test_the_stream_event_becomes_a_disabled_mapping_polled_locally_with_the_templates_settings(local):
+    [(function_id, properties)] = events_of_type("DynamoDB")
+    [mapping] = local.stack.stream_mappings
+    table = local.moto.client("dynamodb").describe_table(TableName=local.stack.tables["IdempotencyTable"])["Table"]
+    assert (mapping.function, mapping.table, mapping.stream_arn) == (function_id, "IdempotencyTable", table["LatestStreamArn"])
+    assert (mapping.batch_size, mapping.starting_position) == (properties["BatchSize"], properties["StartingPosition"])
+    assert mapping.report_batch_item_failures and mapping.maximum_retry_attempts == properties["MaximumRetryAttempts"]
+    assert list(mapping.filters) == [f["Pattern"] for f in properties["FilterCriteria"]["Filters"]]
+    assert mapping.on_failure == local.stack.queues["TrackingDeadLetterQueue"].arn
+    moto_mapping = local.moto.client("lambda").get_event_source_mapping(UUID=mapping.uuid)
+    assert moto_mapping["State"] == "Disabled"
+    assert [p.name for p in local.runner.pollers if p.function.logical_id == function_id] == ["IdempotencyTable stream"]
+
+
+def test_functions_get_the_environment_moto_resolved_plus_the_secrets(local):
+    secret_arn = local.stack.secrets["HokodoApiKeySecret"].arn
     secret = local.moto.client("secretsmanager").get_secret_value(SecretId=secret_arn)
     assert secret["SecretString"] == local.api_key
     assert set(local.stack.functions) == set(TEMPLATE.functions())
@@ -74,14 +96,36 @@ def test_functions_get_the_environment_moto_resolved_plus_the_secret(local):
         assert env["HOKODO_BASE_URL"] == local.emulator.api_url
         assert env["IDEMPOTENCY_TABLE"] == local.stack.tables["IdempotencyTable"]
         assert env["FULFILMENT_POLICY"] == "partial_leave_open"  # a parameter override
-        dlq_name = env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[-1]
+        properties = TEMPLATE.resources[function.logical_id]["Properties"]
+        assert function.timeout_seconds == properties.get("Timeout", TEMPLATE.body["Globals"]["Function"]["Timeout"])
         mapping = local.stack.mapping_for(function.logical_id)
-        assert dlq_name == local.stack.dead_letter_queue(local.stack.queues[mapping.queue]).name
-        assert function.timeout_seconds == TEMPLATE.body["Globals"]["Function"]["Timeout"]
+        if mapping is not None:
+            dlq_name = env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[-1]
+            assert dlq_name == local.stack.dead_letter_queue(local.stack.queues[mapping.queue]).name
+    webhooks, reconciliation = local.stack.functions["WebhooksFunction"], local.stack.functions["ReconciliationFunction"]
+    assert webhooks.environment["WEBHOOK_SECRET"] == local.stack.secrets["WebhookUrlSecret"].arn
+    bus = local.stack.event_buses["EventBus"]
+    for function in (webhooks, reconciliation):  # EventBusName: !GetAtt EventBus.Name, resolved by moto
+        assert function.environment["EVENT_BUS_NAME"] == bus.name == f"{local.stack.name}-hokodo"
+        assert function.environment["EVENT_SOURCE"] == resolve({"Ref": "EventSource"})
+    assert local.stack.unresolved == []
+
+
+def test_the_url_secret_holds_its_template_with_a_generated_current_value(local):
+    secret = local.stack.secrets["WebhookUrlSecret"]
+    stored = json.loads(local.moto.client("secretsmanager").get_secret_value(SecretId=secret.arn)["SecretString"])
+    generate = TEMPLATE.resources["WebhookUrlSecret"]["Properties"]["GenerateSecretString"]
+    assert set(stored) == {"previous", "current"} and stored["previous"] == ""  # SecretStringTemplate + GenerateStringKey
+    assert len(stored["current"]) == generate["PasswordLength"] and stored["current"].isalnum()  # ExcludePunctuation
+    assert secret.generated == stored["current"] and secret.generated_key == generate["GenerateStringKey"]
+    route = local.stack.route_for("WebhooksFunction")
+    assert local.notification_url() == f"{local.api_url}/webhooks/hokodo/{stored['current']}" == local.notification_url(route)
 
 
 def test_queue_functions_get_their_limits_from_the_parameters(local):
     for function in local.stack.functions.values():
+        if local.stack.mapping_for(function.logical_id) is None:
+            continue
         queue = local.stack.queues[local.stack.mapping_for(function.logical_id).queue]
         assert function.environment["MAX_RECEIVE_COUNT"] == str(queue.max_receive_count)
         assert function.environment["OUT_OF_ORDER_MAX_RECEIVES"] == str(resolve({"Ref": "OutOfOrderMaxReceives"}))
@@ -102,8 +146,24 @@ def test_parameters_cloudformation_would_refuse_are_refused_before_anything_star
     assert stack.moto.endpoint == "" and stack.emulator.base_url == ""  # moto's CloudFormation would have created it
 
 
-def test_what_moto_skips_is_listed_as_not_emulated(local):
-    assert set(local.stack.not_emulated) == set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
+def test_only_what_is_really_not_emulated_is_listed_as_such_and_the_rest_is_stood_in_for(local):
+    alarms = set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
+    assert set(local.stack.not_emulated) == alarms | {"DocumentsBucketPolicy"}  # TLS only: the local endpoints are HTTP
+    assert set(local.stack.stood_in_for) == {
+        "HokodoApiKeySecret",
+        "WebhookUrlSecret",
+        "DocumentsQueuePolicy",
+        "EventTargetsQueuePolicy",
+        "WebhookHttpApi",
+        "WebhookHttpApiApiGatewayDefaultStage",  # SAM's $default stage of the HTTP API
+        "ReconciliationFunctionSchedule",  # what the ScheduleV2 event becomes
+        "DocumentsBucket",
+        "IdempotencyTable",
+    }
+    assert "NotificationConfiguration" in local.stack.stood_in_for["DocumentsBucket"]
+    policy = local.sqs.get_queue_attributes(QueueUrl=local.stack.queues["DocumentsQueue"].url, AttributeNames=["Policy"])
+    [statement] = json.loads(policy["Attributes"]["Policy"])["Statement"]
+    assert statement["Resource"] == local.stack.queues["DocumentsQueue"].arn
 
 
 def test_a_message_sent_to_a_queue_reaches_its_function_and_hokodo(local):
@@ -113,7 +173,10 @@ def test_a_message_sent_to_a_queue_reaches_its_function_and_hokodo(local):
         QueueUrl=queue.url, MessageBody=json.dumps({"event_id": "stack-1", "deferred_payment_id": dp, "amount": 2_500})
     )
     deliveries = local.runner.settle()
-    assert [d.function for d in deliveries] == ["ShipmentsFunction"]
+    assert [d.function for d in deliveries if d.function not in ("DocumentsFunction", "TrackingFunction")] == [
+        "ShipmentsFunction"
+    ]
+    assert "TrackingFunction" in [d.function for d in deliveries]  # the idempotency table's stream: what was applied
     assert local.admin.get_deferred_payment(dp)["protected_captures"] == 2_500
 
 
