@@ -167,6 +167,7 @@ def test_a_function_sends_only_to_its_own_dlq_and_reads_only_the_api_key(roles, 
     assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
         "AWSLambdaBasicExecutionRole",
         "AWSLambdaSQSQueueExecutionRole",
+        "AWSXrayWriteOnlyAccess",  # active tracing
     ]
 
 
@@ -251,6 +252,7 @@ def test_tracking_sends_only_to_its_dlq_and_reads_only_the_tables_stream(roles):
     assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
         "AWSLambdaBasicExecutionRole",
         "AWSLambdaDynamoDBExecutionRole",
+        "AWSXrayWriteOnlyAccess",  # active tracing
     ]
 
 

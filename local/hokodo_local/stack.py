@@ -475,7 +475,11 @@ def _stand_in_for_skipped(
     Whatever refers to a secret gets its ARN (what `!Ref` gives on AWS): the environment, in `_read_functions`."""
     secretsmanager, sqs = moto.client("secretsmanager"), moto.client("sqs")
     holds_api_key = stand_ins.api_key_secrets(resources)
-    skipped = {logical_id: r for logical_id, r in resources.items() if logical_id not in created}
+    skipped = {  # a resource whose Condition is false is not created on AWS either
+        logical_id: r
+        for logical_id, r in resources.items()
+        if logical_id not in created and ("Condition" not in r or resolver.condition(r["Condition"]))
+    }
     for logical_id, resource in skipped.items():
         if resource["Type"] == "AWS::SecretsManager::Secret":
             properties = resource.get("Properties", {})

@@ -33,6 +33,8 @@ STOOD_IN_BY_THE_RUNNER = {
 NOT_EMULATED_WHY = {
     "AWS::CloudWatch::Alarm": "no CloudWatch metrics locally",
     "AWS::S3::BucketPolicy": "its TLS-only Deny would refuse every request: the local endpoints are plain HTTP",
+    "AWS::Logs::QueryDefinition": "saved CloudWatch Logs Insights queries: no Logs Insights locally",
+    "AWS::CloudWatch::Dashboard": "no CloudWatch metrics locally",
 }
 _GENERATE_OPTIONS = (
     "PasswordLength",

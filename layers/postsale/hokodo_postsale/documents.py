@@ -13,6 +13,7 @@ from __future__ import annotations
 from .batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
 # isort: on
 
+import os
 from typing import TypedDict
 
 import boto3
@@ -120,6 +121,6 @@ def queue_function(settings: Settings | None = None) -> QueueFunction:
         kind=KIND,
         message_model=DocumentDrop,
         parse=lambda body: bucket.resolve(parse_notification(body)),
-        apply=DocumentUploader(bucket),
+        apply=DocumentUploader(bucket, os.environ.get("POWERTOOLS_METRICS_NAMESPACE")),  # read once, at cold start
         settings=settings,
     )
