@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/postsale/re
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint build demo local bench clean
+.PHONY: install test lint build demo local chaos bench clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -43,6 +43,14 @@ demo: install
 ## make local: keep the local stack running for manual use (Ctrl-C stops it)
 local: install
 	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve)
+
+## make chaos: the local stack under faults (SEED, EVENTS, FAULT_RATE); one key=value line, exit 1 if anything is
+## lost, applied twice, missed or published twice (docs/reliability.md)
+SEED ?= 1
+EVENTS ?= 1000
+FAULT_RATE ?= 0.1
+chaos: install
+	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE)
 
 ## make bench: docs/performance.md's figures (moto, the emulator and each function in a process of its own),
 ## printed as ratios against their targets and written to bench/results.json (a few minutes on 2 cores)

@@ -66,9 +66,20 @@ class Command(threading.Thread):
         super().__init__(name="hokodo-local", daemon=True)
         self.args, self.session = args, session
         self.error: BaseException | None = None
+        self.exit_code = 0
 
     def run(self) -> None:
         args = self.args
+        if args.command == "chaos":
+            from .chaos import run
+
+            try:
+                self.exit_code = run(
+                    sys.stdout, seed=args.seed, events=args.events, fault_rate=args.fault_rate, on_stack=self.session.attach
+                )
+            except BaseException as exc:  # handed to the main thread
+                self.error = exc
+            return
         options = {
             "policy": args.policy,
             "log_level": args.log_level,
@@ -115,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="run each schedule of the template (the reconciliation's rate(1 hour)) this often here; 0: never (default 60)",
     )
+    chaos = commands.add_parser("chaos", help="drive the local stack under faults and check nothing is lost or applied twice")
+    chaos.add_argument("--seed", type=int, default=1, help="seed of the inputs and the faults (default 1)")
+    chaos.add_argument("--events", type=int, default=1000, help="inputs, over at least 100 deferred payments (default 1000)")
+    chaos.add_argument(
+        "--fault-rate", type=float, default=0.1, help="share of Hokodo requests and notifications faulted (default 0.1)"
+    )
     return parser
 
 
@@ -131,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     while command.is_alive() and _signalled is None:
         command.join(0.1)  # a signal interrupts this wait only to record itself; the loop then sees it
     if _signalled is None:
-        return _outcome(command.error)
+        return _outcome(command.error) or command.exit_code
     signum = _signalled
     session.halt()
     command.join(STOP_GRACE_SECONDS)
