@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/postsale/re
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint build demo local chaos bench clean
+.PHONY: install test lint build demo local chaos dead-letters redrive bench clean
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -51,6 +51,11 @@ EVENTS ?= 1000
 FAULT_RATE ?= 0.1
 chaos: install
 	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE)
+
+## make dead-letters QUEUE=ShipmentsDeadLetterQueue / make redrive QUEUE=…: the runbook's DLQ steps against a running
+## `make local` (redrive is what SQS's StartMessageMoveTask does: back to the source queue)
+dead-letters redrive: install
+	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local $@ $(QUEUE)
 
 ## make bench: docs/performance.md's figures (moto, the emulator and each function in a process of its own),
 ## printed as ratios against their targets and written to bench/results.json (a few minutes on 2 cores)

@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument(
         "--fault-rate", type=float, default=0.1, help="share of Hokodo requests and notifications faulted (default 0.1)"
     )
+    for name, text in (("dead-letters", "show a DLQ's messages with their reasons"), ("redrive", "move a DLQ's messages back")):
+        operator = commands.add_parser(name, help=f"{text} (a running `make local`, or --endpoint)")
+        operator.add_argument("queue", help="a queue URL, or a part of its name (e.g. ShipmentsDeadLetterQueue)")
+        operator.add_argument("--endpoint", help="moto server's endpoint (default: the running `make local`'s)")
     return parser
 
 
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     (pollers, Hokodo emulator, moto server), so that the command's calls fail fast and it unwinds; it gets
     STOP_GRACE_SECONDS to do so, then the process exits 128 + the signal number."""
     args = build_parser().parse_args(argv)
+    if args.command in ("redrive", "dead-letters"):  # a running `make local`'s DLQs: no stack of our own
+        from .operator import main as operate
+
+        return operate(sys.stdout, args.command, args.queue, args.endpoint)
     session = Session()
     command = Command(args, session)
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .local_stack import LocalStack
+from .operator import forget_endpoints, write_endpoints
 from .report import Printer
 from .scenario import DOCUMENTS, SHIPMENTS, WEBHOOKS
 from .stack import CREDENTIALS, REGION
@@ -42,9 +43,13 @@ def run_serve(
     )
     on_stack(local)
     with local:
-        print_usage(local, printer, reconcile_every=reconcile_every)
-        local.runner.start(interval=interval, schedule_every=reconcile_every or None)
-        local.halted.wait()
+        write_endpoints({"moto": local.moto.endpoint, "emulator": local.emulator.base_url, "api": local.api_url})
+        try:
+            print_usage(local, printer, reconcile_every=reconcile_every)
+            local.runner.start(interval=interval, schedule_every=reconcile_every or None)
+            local.halted.wait()
+        finally:
+            forget_endpoints()
 
 
 def print_usage(local: LocalStack, printer: Printer, *, reconcile_every: float) -> None:
