@@ -109,3 +109,28 @@ def test_what_json_schema_cannot_say_is_refused_by_the_model_and_said_in_the_sch
     assert schema("shipment").is_valid(json.loads(body))  # the known gap, stated in the schema's descriptions:
     properties = json.loads((ROOT / "schemas" / "shipment.schema.json").read_text())["properties"]
     assert "100.0, 1e3" in properties["amount"]["description"] and "nested at most 5" in properties["metadata"]["description"]
+
+
+def _readme_examples() -> list[dict]:
+    import re
+
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    return [json.loads(block) for block in blocks]
+
+
+def test_every_example_in_the_readme_and_every_sample_event_passes_its_schema_and_its_model():
+    examples = _readme_examples()
+    assert len(examples) >= 2
+    for example in examples:
+        contract = "cancellation" if "remaining" in example else "shipment"
+        schema(contract).validate(example)
+        assert model_accepts(contract, json.dumps(example))
+    samples = sorted((ROOT / "events").glob("*.json"))
+    checked = 0
+    for path in samples:
+        contract = path.stem.split("-")[0]
+        if contract in MODELS:
+            for record in json.loads(path.read_text())["Records"]:
+                schema(contract).validate(json.loads(record["body"]))
+                checked += 1
+    assert checked >= 5
