@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import event_catalogue as catalogue
@@ -162,13 +163,10 @@ class WatermarkStore:
 
     def __init__(self, dynamodb: Callable[[], Any], table_name: str):
         self._make_client, self._table = dynamodb, table_name
-        self._client: Any = None
 
-    @property
-    def _dynamodb(self) -> Any:
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
+    @cached_property
+    def _dynamodb(self) -> Any:  # made on first use, not at cold start
+        return self._make_client()
 
     def read(self, deferred_payment_id: str) -> Watermark:
         item: Item | None = self._dynamodb.get_item(

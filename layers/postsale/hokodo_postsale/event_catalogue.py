@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .models import Changes
+
 
 class DeferredPaymentFact(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
@@ -24,18 +26,6 @@ class DeferredPaymentFact(BaseModel):
     currency: str | None = Field(description="ISO 4217 code of every amount in this detail.")
     status: str = Field(description="The deferred payment's status when the fact was published.")
     occurred_at: str | None = Field(description="Hokodo's own timestamp of the fact (ISO 8601), when it has one.")
-
-
-class Changes(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    authorisation: int = 0
-    protected_captures: int = 0
-    unprotected_captures: int = 0
-    refunds: int = 0
-    voided_authorisation: int = 0
-    expired_authorisation: int = 0
-    clawback: int = 0
 
 
 class LedgerFact(DeferredPaymentFact):

@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -43,13 +44,10 @@ _TOTAL_OF: dict[str, Callable[[dict[str, int]], tuple[str, int]]] = {
 class LedgerTracking:
     def __init__(self, dynamodb: Callable[[], Any], table_name: str):
         self._make_client, self._table = dynamodb, table_name
-        self._client: Any = None
 
-    @property
-    def _dynamodb(self) -> Any:
-        if self._client is None:
-            self._client = self._make_client()
-        return self._client
+    @cached_property
+    def _dynamodb(self) -> Any:  # made on first use, not at cold start
+        return self._make_client()
 
     def track(self, stream_record: dict[str, Any]) -> int:
         """Add the actions one stream record shows applied; returns how many were new."""
