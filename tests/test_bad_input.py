@@ -74,3 +74,28 @@ def test_deeply_nested_bodies_never_fail_the_batch_even_without_a_deferred_payme
     assert ledger(hokodo, dp)["protected_captures"] == 700
     reasons = sorted(d["reason"] for d in shipments.dead_letters())
     assert len(reasons) == 2 and all("invalid ShipmentMessage" in r for r in reasons)
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ({"status": 200, "body": "<html>maintenance</html>"}, "capture answered 200 with a body that is not the documented JSON"),
+        (
+            {"status": 302, "headers": {"Location": "https://elsewhere.example/"}},
+            "capture answered 302 (redirect to https://elsewhere",
+        ),
+    ],
+    ids=["2xx-not-json", "3xx"],
+)
+def test_an_answer_that_is_not_hokodos_documented_json_is_dead_lettered_naming_status_and_action(
+    make_bundle, hokodo, fault, says
+):
+    shipments = make_bundle("shipments", policy="partial_leave_open", HOKODO_MAX_ATTEMPTS="3")
+    dp = hokodo.create_deferred_payment(100_000)["id"]
+    hokodo.add_faults({**fault, "path_contains": f"{dp}/capture", "count": 3})
+    shipments.send(message("ship-1", dp, amount=1_000))
+    [invocation] = shipments.run()
+    assert invocation.deleted and not invocation.failed  # ends with a reason, does not loop
+    [dead] = shipments.dead_letters()
+    assert dead["error_type"] == "HokodoProtocolError" and says in dead["reason"]
+    assert len({r["idempotency_key"] for r in hokodo.requests() if dp in r["path"]}) == 1  # bounded retries, one key
