@@ -11,9 +11,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "layers" / "postsale"))
 
-from hokodo_postsale.document_drops import DocumentObjectMetadata  # noqa: E402
-from hokodo_postsale.event_catalogue import CATALOGUE  # noqa: E402
-from hokodo_postsale.models import CancellationMessage, ReturnMessage, ShipmentMessage  # noqa: E402
+from hokodo_postsale.contracts.document_drops import DocumentObjectMetadata  # noqa: E402
+from hokodo_postsale.contracts.messages import CancellationMessage, ReturnMessage, ShipmentMessage  # noqa: E402
+from hokodo_postsale.events.catalogue import CATALOGUE  # noqa: E402
 
 MAJOR_VERSION = 1  # of every contract: additive changes only within a major version (docs/contracts.md)
 CONTRACTS = {

@@ -9,8 +9,8 @@ import json
 
 import pytest
 from conftest import ROOT
+from hokodo_postsale.contracts.messages import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
 from hokodo_postsale.errors import InvalidMessage
-from hokodo_postsale.models import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
 from jsonschema import Draft202012Validator
 
 MODELS = {"shipment": ShipmentMessage, "return": ReturnMessage, "cancellation": CancellationMessage}

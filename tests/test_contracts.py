@@ -6,8 +6,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from hokodo_postsale.contracts.messages import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
 from hokodo_postsale.errors import InvalidMessage
-from hokodo_postsale.models import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("generate_schemas", ROOT / "schemas" / "generate.py")

@@ -9,10 +9,10 @@ import json
 
 import pytest
 from conftest import ROOT, ledger, zero
-from hokodo_postsale.document_drops import DocumentDrop, parse_notification
-from hokodo_postsale.ledger_tracking import applied_actions
-from hokodo_postsale.models import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
-from hokodo_postsale.notifications import deferred_payment_id
+from hokodo_postsale.contracts.document_drops import DocumentDrop, parse_notification
+from hokodo_postsale.contracts.messages import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
+from hokodo_postsale.events.notifications import deferred_payment_id
+from hokodo_postsale.events.tracking import applied_actions
 
 spec = importlib.util.spec_from_file_location("generate_events", ROOT / "events" / "generate.py")
 generate = importlib.util.module_from_spec(spec)

@@ -23,7 +23,7 @@ from hokodo_postsale.errors import (
     InvalidIdentifier,
     PermanentError,
 )
-from hokodo_postsale.hokodo import HokodoClient
+from hokodo_postsale.hokodo.client import HokodoClient
 
 
 @pytest.fixture(autouse=True)
@@ -328,7 +328,7 @@ def test_the_deadline_backend_refuses_a_transport_it_does_not_know(emulator):
     """The swap of httpcore's network backend reaches into private attributes: a shape it does not expect
     must fail loudly when the client is built, never leave calls without their deadline."""
     import httpx
-    from hokodo_postsale.deadline_backend import _install_backend
+    from hokodo_postsale.hokodo.deadline_backend import _install_backend
 
     with pytest.raises(RuntimeError, match="internals changed"):
         _install_backend(httpx.MockTransport(lambda request: httpx.Response(200)))

@@ -7,9 +7,9 @@ import threading
 from typing import ClassVar
 
 from conftest import ledger, load_function, message, post_sale_calls
-from hokodo_postsale.batch import OrderedBatchProcessor, QueueFunction
-from hokodo_postsale.models import ShipmentMessage
-from hokodo_postsale.shipments import KIND, apply_shipment
+from hokodo_postsale.contracts.messages import ShipmentMessage
+from hokodo_postsale.flows.shipments import KIND, apply_shipment
+from hokodo_postsale.runner.batch import OrderedBatchProcessor, QueueFunction
 
 
 def test_the_persistence_layer_is_configured_once_before_any_worker_thread(make_bundle, hokodo, monkeypatch):

@@ -11,7 +11,7 @@ import logging
 import pytest
 from conftest import API_KEY, message
 from hokodo_local.template import SamTemplate
-from hokodo_postsale.batch import logger as layer_logger
+from hokodo_postsale.runner.batch import logger as layer_logger
 from notifications_support import payload_of
 from test_documents import drop, make_documents  # noqa: F401 - make_documents is a fixture
 

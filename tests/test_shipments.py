@@ -11,7 +11,7 @@ import time
 import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from conftest import API_KEY, ledger, message, post_sale_calls, zero
-from hokodo_postsale.batch import logger as batch_logger
+from hokodo_postsale.runner.batch import logger as batch_logger
 
 
 @pytest.fixture

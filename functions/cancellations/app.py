@@ -1,13 +1,11 @@
 """Cancellation messages (SQS) become Hokodo voids, exactly once."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.batch import QueueFunction
-from hokodo_postsale.cancellations import KIND, apply_cancellation
-from hokodo_postsale.models import CancellationMessage
+from hokodo_postsale.flows.cancellations import queue_function
 
 logger = Logger()
 metrics = Metrics()
-cancellations = QueueFunction(kind=KIND, message_model=CancellationMessage, apply=apply_cancellation)
+cancellations = queue_function()
 
 
 @logger.inject_lambda_context

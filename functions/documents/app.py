@@ -1,7 +1,7 @@
 """Invoice and other order-document PDFs dropped in S3 (notifications through SQS) become Hokodo order documents, once."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.documents import queue_function
+from hokodo_postsale.flows.documents import queue_function
 
 logger = Logger()
 metrics = Metrics()

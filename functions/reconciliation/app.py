@@ -1,7 +1,7 @@
 """On a schedule: every open deferred payment is synced to the event bus (lost webhooks) and checked for drift."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.reconciliation import reconciliation
+from hokodo_postsale.events.reconciliation import reconciliation
 
 logger = Logger()
 metrics = Metrics()

@@ -1,13 +1,11 @@
 """Return messages (SQS) become Hokodo refunds, exactly once."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.batch import QueueFunction
-from hokodo_postsale.models import ReturnMessage
-from hokodo_postsale.returns import KIND, apply_return
+from hokodo_postsale.flows.returns import queue_function
 
 logger = Logger()
 metrics = Metrics()
-returns = QueueFunction(kind=KIND, message_model=ReturnMessage, apply=apply_return)
+returns = queue_function()
 
 
 @logger.inject_lambda_context

@@ -1,13 +1,11 @@
 """Shipment messages (SQS) become Hokodo captures, exactly once."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.batch import QueueFunction
-from hokodo_postsale.models import ShipmentMessage
-from hokodo_postsale.shipments import KIND, apply_shipment
+from hokodo_postsale.flows.shipments import queue_function
 
 logger = Logger()
 metrics = Metrics()
-shipments = QueueFunction(kind=KIND, message_model=ShipmentMessage, apply=apply_shipment)
+shipments = queue_function()
 
 
 @logger.inject_lambda_context

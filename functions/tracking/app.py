@@ -2,7 +2,7 @@
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from hokodo_postsale.ledger_tracking import tracking
+from hokodo_postsale.events.tracking import tracking
 
 logger = Logger()
 metrics = Metrics()

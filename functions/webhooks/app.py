@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from hokodo_postsale.events.webhooks import NOT_FOUND, Answer, receiver, request_body
 from hokodo_postsale.observability import answered
-from hokodo_postsale.webhooks import NOT_FOUND, Answer, receiver, request_body
 
 logger = Logger()
 metrics = Metrics()

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
-    from .event_bus import Fact
+    from .events.bus import Fact
 
 metrics = Metrics()
 _lock = threading.Lock()  # records of a batch are applied on several threads

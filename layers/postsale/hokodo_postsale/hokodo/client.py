@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import (
+from ..errors import (
     DeferredPaymentNotFound,
     HokodoAuthenticationFailed,
     HokodoError,

@@ -20,15 +20,15 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from . import event_catalogue as catalogue
-from .errors import TransientError
-from .event_bus import EventBus, Fact
-from .hokodo import HokodoClient
-from .idempotency import KEY_PREFIX
-from .models import DeferredPayment, DeferredPaymentEvent
+from ..errors import TransientError
+from ..hokodo.client import HokodoClient
+from ..hokodo.models import DeferredPayment, DeferredPaymentEvent
+from ..runner.idempotency import KEY_PREFIX
+from . import catalogue
+from .bus import EventBus, Fact
 
 if TYPE_CHECKING:
-    from .event_state import Item
+    from ..runner.event_state import Item
 
 STATUS_CHANGED = catalogue.DeferredPaymentStatusChanged.DETAIL_TYPE
 SYNC_PREFIX = f"{KEY_PREFIX}.sync#"

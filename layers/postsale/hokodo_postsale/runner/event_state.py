@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import KeyGenerationMoved, TransientError
+from ..errors import KeyGenerationMoved, TransientError
 
 _BATCH_GET_LIMIT = 100
 _APPLIED = "applied_"

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from . import observability
-from .deferred_payment_sync import SYNC_PREFIX
-from .errors import InvalidMessage
-from .idempotency import KEY_PREFIX
-from .settings import Settings
+from .. import observability
+from ..errors import InvalidMessage
+from ..runner.idempotency import KEY_PREFIX
+from ..settings import Settings
+from .sync import SYNC_PREFIX
 
 if TYPE_CHECKING:
-    from .event_state import Item
+    from ..runner.event_state import Item
 
 POST_SALE_KINDS = ("shipment", "return", "cancellation")
 _RECORD = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})#")

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import Changes
+from ..hokodo.models import Changes
 
 
 class DeferredPaymentFact(BaseModel):

@@ -18,8 +18,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities import parameters
 
-from . import strict_json
-from .errors import InvalidMessage
+from ..contracts import strict_json
+from ..errors import InvalidMessage
 
 MAX_BODY_BYTES = 64 * 1024
 _DEFERRED_PAYMENT_ID = re.compile(r"^defpay-[A-Za-z0-9]{1,64}$")

@@ -11,13 +11,13 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
-from . import observability
-from .deferred_payment_sync import DeferredPaymentSync, WatermarkStore
-from .errors import DeferredPaymentNotFound, HokodoAuthenticationFailed, InvalidMessage, TransientError
-from .event_bus import EventBus
-from .hokodo_credentials import HokodoClientProvider
+from .. import observability
+from ..errors import DeferredPaymentNotFound, HokodoAuthenticationFailed, InvalidMessage, TransientError
+from ..hokodo.credentials import HokodoClientProvider
+from ..settings import Settings
+from .bus import EventBus
 from .notifications import MAX_BODY_BYTES, UrlSecret, deferred_payment_id
-from .settings import Settings
+from .sync import DeferredPaymentSync, WatermarkStore
 
 logger = Logger()
 

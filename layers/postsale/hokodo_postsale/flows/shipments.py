@@ -3,9 +3,14 @@ when the order is final, void what is left of the authorisation."""
 
 from __future__ import annotations
 
-from .actions import ApplyContext, PostSaleResult, applied
-from .models import PostSaleEvent, ShipmentMessage
-from .settings import Settings
+# isort: off
+from ..runner.batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
+# isort: on
+
+from ..contracts.messages import ShipmentMessage
+from ..hokodo.models import PostSaleEvent
+from ..runner.actions import ApplyContext, PostSaleResult, applied
+from ..settings import Settings
 
 KIND = "shipment"
 
@@ -29,3 +34,8 @@ def _voids_remaining(message: ShipmentMessage, settings: Settings, capture: Post
     final = message.final if message.final is not None else settings.fulfilment_policy.voids_remaining_after_capture
     # Nothing is left to void after capture_remaining, or after a capture that went beyond the authorisation.
     return final and not message.capture_remaining and capture.changes.unprotected_captures == 0
+
+
+def queue_function(settings: Settings | None = None) -> QueueFunction:
+    """The shipments queue's Lambda: Shipment messages (SQS) applied through the shared runner."""
+    return QueueFunction(kind=KIND, message_model=ShipmentMessage, apply=apply_shipment, settings=settings)

@@ -3,8 +3,13 @@ Voiding more than the remaining authorisation is refused by Hokodo and dead-lett
 
 from __future__ import annotations
 
-from .actions import ApplyContext, PostSaleResult, applied
-from .models import CancellationMessage
+# isort: off
+from ..runner.batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
+# isort: on
+
+from ..contracts.messages import CancellationMessage
+from ..runner.actions import ApplyContext, PostSaleResult, applied
+from ..settings import Settings
 
 KIND = "cancellation"
 
@@ -18,3 +23,8 @@ def apply_cancellation(message: CancellationMessage, ctx: ApplyContext) -> PostS
         action = "void"
         void = ctx.perform(action, lambda key: hokodo.void(dp, message.amount, idempotency_key=key, metadata=meta))
     return {"deferred_payment_id": dp, "actions": [applied(action, void)]}
+
+
+def queue_function(settings: Settings | None = None) -> QueueFunction:
+    """The cancellations queue's Lambda: Cancellation messages (SQS) applied through the shared runner."""
+    return QueueFunction(kind=KIND, message_model=CancellationMessage, apply=apply_cancellation, settings=settings)

@@ -10,7 +10,7 @@ S3 version with Hokodo's document id so the merchant can see what was sent.
 from __future__ import annotations
 
 # isort: off
-from .batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
+from ..runner.batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
 # isort: on
 
 import os
@@ -20,12 +20,12 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from .actions import ApplyContext
-from .document_drops import DocumentDrop, document_fields, parse_notification
-from .errors import HokodoProtocolError
-from .models import OrderDocument
+from ..contracts.document_drops import DocumentDrop, document_fields, parse_notification
+from ..errors import HokodoProtocolError
+from ..hokodo.models import OrderDocument
+from ..runner.actions import ApplyContext
+from ..settings import Settings
 from .s3_documents import TAG, DocumentsBucket
-from .settings import Settings
 
 KIND = "document"
 PDF = "application/pdf"

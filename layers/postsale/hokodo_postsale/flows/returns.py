@@ -10,9 +10,14 @@ so the retry is really sent again.
 
 from __future__ import annotations
 
-from .actions import ApplyContext, PostSaleResult, applied
-from .errors import AwaitingEarlierEvent, HokodoRejected
-from .models import ReturnMessage
+# isort: off
+from ..runner.batch import QueueFunction  # first: Powertools' batch module loads every parser model if pydantic came before it
+# isort: on
+
+from ..contracts.messages import ReturnMessage
+from ..errors import AwaitingEarlierEvent, HokodoRejected
+from ..runner.actions import ApplyContext, PostSaleResult, applied
+from ..settings import Settings
 
 KIND = "return"
 
@@ -33,3 +38,8 @@ def apply_return(message: ReturnMessage, ctx: ApplyContext) -> PostSaleResult:
             f"(Hokodo: {rejection.detail}); it may be waiting for the shipment it reverses"
         ) from None
     return {"deferred_payment_id": dp, "actions": [applied("refund", refund)]}
+
+
+def queue_function(settings: Settings | None = None) -> QueueFunction:
+    """The returns queue's Lambda: Return messages (SQS) applied through the shared runner."""
+    return QueueFunction(kind=KIND, message_model=ReturnMessage, apply=apply_return, settings=settings)

@@ -20,9 +20,9 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, computed_field
 
+from ..errors import InvalidMessage
 from . import strict_json
-from .errors import InvalidMessage
-from .models import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, Metadata, Skipped
+from .messages import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, Metadata, Skipped
 
 DOC_TYPES = {
     "invoices": "invoice",

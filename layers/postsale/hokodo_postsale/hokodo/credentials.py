@@ -7,9 +7,9 @@ import threading
 
 from aws_lambda_powertools.utilities import parameters
 
-from . import observability
-from .hokodo import HokodoClient
-from .settings import Settings
+from .. import observability
+from ..settings import Settings
+from .client import HokodoClient
 
 # botocore.parsers logs every response body at DEBUG, GetSecretValue's included: with the root logger at
 # DEBUG (e.g. Lambda's AWS_LAMBDA_LOG_LEVEL=DEBUG) the API key would reach CloudWatch. Pinned to INFO.

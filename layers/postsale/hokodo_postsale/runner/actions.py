@@ -8,12 +8,12 @@ from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
-from .errors import HokodoRefused, PostSaleError
+from ..errors import HokodoRefused, PostSaleError
+from ..hokodo.client import HokodoClient
+from ..hokodo.models import PostSaleEvent
+from ..settings import Settings
 from .event_state import EventState, EventStore
-from .hokodo import HokodoClient
 from .idempotency import hokodo_idempotency_key
-from .models import PostSaleEvent
-from .settings import Settings
 
 Answer = TypeVar("Answer", bound=BaseModel)
 

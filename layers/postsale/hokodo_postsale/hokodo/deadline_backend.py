@@ -9,7 +9,7 @@ The deadline is per thread of execution (a ContextVar), and a stream reads it on
 pooled client serves a batch from several threads, and a pooled connection follows whichever
 attempt is using it. Outside `attempt_deadline`, the backend behaves as httpcore's own.
 
-Imported when a client is built (it imports httpcore), never when `hokodo_postsale.hokodo` is.
+Imported when a client is built (it imports httpcore), never when `hokodo_postsale.hokodo.client` is.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from typing import IO, Any, NotRequired, Protocol, TypedDict, cast
 
 from botocore.exceptions import ClientError
 
-from .document_drops import DocumentDrop
-from .errors import DocumentUnavailable, InvalidMessage, TransientError
-from .models import Skipped
+from ..contracts.document_drops import DocumentDrop
+from ..contracts.messages import Skipped
+from ..errors import DocumentUnavailable, InvalidMessage, TransientError
 
 PDF_MAGIC = b"%PDF-"
 _CHUNK = 1024 * 1024

@@ -35,10 +35,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
 
-from . import observability
-from .actions import ApplyContext, failure_context
-from .dead_letters import DeadLetterQueue
-from .errors import (
+from .. import observability
+from ..contracts.messages import Skipped, parse_message
+from ..errors import (
     AwaitingEarlierEvent,
     HeldBack,
     HokodoAuthenticationFailed,
@@ -47,12 +46,13 @@ from .errors import (
     PostSaleError,
     TransientError,
 )
+from ..hokodo.client import HokodoClient
+from ..hokodo.credentials import HokodoClientProvider
+from ..settings import Settings
+from .actions import ApplyContext, failure_context
+from .dead_letters import DeadLetterQueue
 from .event_state import BatchView, EventStore
-from .hokodo import HokodoClient
-from .hokodo_credentials import HokodoClientProvider
 from .idempotency import idempotency_config, persistence_layer, record_key, record_prefix
-from .models import Skipped, parse_message
-from .settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.base import FailureResponse, SuccessResponse

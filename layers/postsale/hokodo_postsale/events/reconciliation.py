@@ -13,12 +13,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from . import observability
-from .deferred_payment_sync import DeferredPaymentSync
-from .errors import HokodoAuthenticationFailed
-from .event_bus import Fact
-from .hokodo_credentials import HokodoClientProvider
-from .settings import Settings
+from .. import observability
+from ..errors import HokodoAuthenticationFailed
+from ..hokodo.credentials import HokodoClientProvider
+from ..settings import Settings
+from .bus import Fact
+from .sync import DeferredPaymentSync
 from .webhooks import deferred_payment_sync
 
 logger = Logger()
