@@ -12,6 +12,7 @@ import threading
 
 from .app import DEFAULT_API_KEY, Emulator
 from .faults import FaultConfigError, parse_error_rates
+from .profile import PROFILES
 from .store import Conflict
 
 ENV_KEY = "HOKODO_EMULATOR_API_KEY"
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--webhook-attempts", type=int, default=5, help="delivery attempts per webhook")
     parser.add_argument("--webhook-backoff", type=float, default=0.2, help="first retry delay in seconds, doubling")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="default",
+        help="what to assume about details Hokodo's public material does not show: default (the emulator's full view) or "
+        "sparse (only what the public evidence shows); see the README's Profiles (default: default)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests to stderr")
     return parser
 
@@ -99,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         error_rates={str(k): v for k, v in rates.items()},
         log_requests=not args.quiet,
+        profile=args.profile,
     )
     try:
         base_url = emulator.start()

@@ -139,6 +139,21 @@ class AdminClient:
         """Forget every stored key, as if Hokodo's key retention had expired; the ledger is kept."""
         return self._call("DELETE", "idempotency")
 
+    # -- profile -----------------------------------------------------------------------------------
+    def profile(self) -> dict:
+        """{"name": "default" | "sparse" | "custom", "behaviours": {...every behaviour's value...}}."""
+        return self._call("GET", "profile")
+
+    def set_profile(self, name: str | None = None, **behaviours: Any) -> dict:
+        """Switch to a named profile ("default" or "sparse"), and/or change some behaviours, e.g.
+        ``set_profile(events_order="newest_first")`` or ``set_profile("sparse", event_ids=True)``."""
+        body: dict[str, Any] = {}
+        if name is not None:
+            body["name"] = name
+        if behaviours:
+            body["behaviours"] = behaviours
+        return self._call("PUT", "profile", body)
+
     # -- misc --------------------------------------------------------------------------------------
     def reset(self) -> None:
         self._call("POST", "reset")

@@ -12,6 +12,7 @@ from . import ledger
 from .clock import iso
 from .faults import FaultConfigError
 from .parts import EmulatorParts
+from .profile import ProfileError, show_deferred_payment, show_event
 from .store import Conflict, NotFound
 from .web import BadJSON, Request, Response, detail, method_not_allowed, not_found
 
@@ -67,6 +68,8 @@ def _run(handler: Callable[..., Response], app: EmulatorParts, req: Request, arg
         response = detail(400, str(exc))
     except ledger.LedgerError as exc:
         response = Response(400, exc.body())
+    except ProfileError as exc:
+        response = Response(400, exc.body)
     except NotFound:
         response = not_found()
     except Conflict as exc:
@@ -79,15 +82,16 @@ def _health(app: EmulatorParts, req: Request) -> Response:
 
 
 def _list_dps(app: EmulatorParts, req: Request) -> Response:
-    return Response(200, app.state.list_deferred_payments())
+    profile = app.profile.current
+    return Response(200, [show_deferred_payment(dp, profile) for dp in app.state.list_deferred_payments()])
 
 
 def _create_dp(app: EmulatorParts, req: Request) -> Response:
-    return Response(201, _create(app, _body(req)))
+    return Response(201, show_deferred_payment(_create(app, _body(req)), app.profile.current))
 
 
 def _get_dp(app: EmulatorParts, req: Request, dp_id: str) -> Response:
-    return Response(200, app.state.get_deferred_payment(dp_id))
+    return Response(200, show_deferred_payment(app.state.get_deferred_payment(dp_id), app.profile.current))
 
 
 def _clawback(app: EmulatorParts, req: Request, dp_id: str) -> Response:
@@ -97,7 +101,7 @@ def _clawback(app: EmulatorParts, req: Request, dp_id: str) -> Response:
         raise _Invalid({"metadata": ["Expected a JSON object."]})
     if "amount" not in data:
         raise _Invalid({"amount": [ledger.AMOUNT_REQUIRED]})
-    return Response(201, app.state.clawback(dp_id, data["amount"], metadata))
+    return Response(201, show_event(app.state.clawback(dp_id, data["amount"], metadata), app.profile.current))
 
 
 def _get_clock(app: EmulatorParts, req: Request) -> Response:
@@ -198,6 +202,15 @@ def _forget_idempotency_keys(app: EmulatorParts, req: Request) -> Response:
     return Response(200, app.state.idempotency.view())
 
 
+def _get_profile(app: EmulatorParts, req: Request) -> Response:
+    return Response(200, app.profile.current.view())
+
+
+def _put_profile(app: EmulatorParts, req: Request) -> Response:
+    """`{"name"?: "default" | "sparse", "behaviours"?: {...}}`: the behaviours change the named profile, else the current one."""
+    return Response(200, app.profile.update(_body(req)).view())
+
+
 def _reset(app: EmulatorParts, req: Request) -> Response:
     app.reset()
     return Response(200, {"status": "reset"})
@@ -219,6 +232,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
     (("faults", "next"), {"POST": _add_faults}),
     (("idempotency",), {"GET": _get_idempotency, "PUT": _put_idempotency, "DELETE": _forget_idempotency_keys}),
+    (("profile",), {"GET": _get_profile, "PUT": _put_profile}),
     (("reset",), {"POST": _reset}),
 )
 

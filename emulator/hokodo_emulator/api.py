@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import ledger, multipart
+from .profile import Profile, show_deferred_payment, show_event
 from .store import NotFound, State
 from .web import BadJSON, Request, Response, detail, method_not_allowed, not_found
 
@@ -118,8 +119,12 @@ class _Reject(Exception):
         self.response = response
 
 
-def handle(state: State, req: Request) -> Response:
-    """Handle an authenticated /v1 request."""
+def is_document_upload(req: Request) -> bool:
+    return req.method == "POST" and _DOCS.match(req.path) is not None
+
+
+def handle(state: State, req: Request, profile: Profile) -> Response:
+    """Handle an authenticated /v1 request; what it shows is shaped by ``profile``."""
     for pattern, method, handler in _ROUTES:
         m = pattern.match(req.path)
         if m is None:
@@ -130,7 +135,7 @@ def handle(state: State, req: Request) -> Response:
             return method_not_allowed(req.method, [method])
         args = {k: unquote(v) for k, v in m.groupdict().items()}
         try:
-            return handler(state, req, **args)
+            return handler(state, req, profile, **args)
         except _Reject as exc:
             return exc.response
         except NotFound:
@@ -138,20 +143,20 @@ def handle(state: State, req: Request) -> Response:
     return not_found()
 
 
-def _get_deferred_payment(state: State, req: Request, dp: str) -> Response:
-    return Response(200, state.get_deferred_payment(dp))
+def _get_deferred_payment(state: State, req: Request, profile: Profile, dp: str) -> Response:
+    return Response(200, show_deferred_payment(state.get_deferred_payment(dp), profile))
 
 
-def _get_document(state: State, req: Request, order: str, doc: str) -> Response:
+def _get_document(state: State, req: Request, profile: Profile, order: str, doc: str) -> Response:
     return Response(200, state.document(doc, order).to_api(req.base_url))
 
 
-def _action(state: State, req: Request, dp: str, action: str) -> Response:
+def _action(state: State, req: Request, profile: Profile, dp: str, action: str) -> Response:
     if not state.exists(dp):
         return not_found()
     amount, metadata = _action_body(req, action)
     try:
-        return Response(201, state.act(dp, action, amount, metadata))
+        return Response(201, show_event(state.act(dp, action, amount, metadata), profile))
     except ledger.LedgerError as exc:
         return Response(400, exc.body())
 
@@ -186,7 +191,7 @@ def _action_body(req: Request, action: str) -> tuple[int | None, dict[str, Any]]
     return amount, metadata
 
 
-def _upload(state: State, req: Request, order: str) -> Response:
+def _upload(state: State, req: Request, profile: Profile, order: str) -> Response:
     if not state.has_order(order):
         return not_found()
     if not _is_multipart(req):

@@ -7,6 +7,7 @@ from typing import Any
 
 from .clock import Clock
 from .faults import Faults
+from .profile import ProfileSwitch, show_notification
 from .server import EmulatorHTTPServer
 from .store import State
 from .webhooks import WebhookDispatcher
@@ -36,6 +37,7 @@ class Emulator:
         error_rates: dict[str, float] | None = None,
         webhook_timeout: float = 5.0,
         log_requests: bool = False,
+        profile: str = "default",
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -44,9 +46,10 @@ class Emulator:
         self.port = port
         self.log_requests = log_requests
         self.stopping = threading.Event()
+        self.profile = ProfileSwitch(profile)  # "default" or "sparse"; see profile.py
         self.webhooks = WebhookDispatcher(webhook_attempts, webhook_backoff, webhook_timeout)
         self.faults = Faults(seed=seed, latency_ms=latency_ms, error_rates=error_rates)
-        self.state = State(Clock(), self.webhooks.send, expiry_days, notification_url)
+        self.state = State(Clock(), self._notify, expiry_days, notification_url)
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -88,10 +91,16 @@ class Emulator:
         self.webhooks.stop()
 
     def reset(self) -> None:
-        """Forget all data and logs; fault settings go back to those given at start."""
+        """Forget all data and logs; fault settings and the profile go back to those given at start."""
         self.state.reset()
         self.webhooks.reset()
         self.faults.reset()
+        self.profile.reset()
+
+    def _notify(self, url: str, payload: dict[str, Any], **info: Any) -> None:
+        """Queue a notification, shaped and retried as the profile in force says."""
+        profile = self.profile.current
+        self.webhooks.send(url, show_notification(payload, profile), retry_delays=profile.webhook_retry_delays, **info)
 
     def admin(self, **kwargs: Any):  # noqa: ANN201 - avoids importing httpx at module import
         from .admin import AdminClient

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-CONFLICT = {"detail": "Idempotency-Key reused with a different request."}
 MAX_KEY_LENGTH = 255
 _NOT_STORED = {401, 403, 429}
 

@@ -22,15 +22,23 @@ CHANGE_KEYS = (
     "clawback",
 )
 
-# URL action -> event type reported by the API.
-ACTIONS = {
+# The post-sale actions (the last part of their URL). Each records an event of its own *kind*.
+ACTIONS = ("capture", "capture_remaining", "refund", "void", "void_remaining")
+AMOUNT_ACTIONS = frozenset({"capture", "refund", "void"})
+CAPTURES = frozenset({"capture", "capture_remaining"})
+VOIDS = frozenset({"void", "void_remaining"})
+
+# Every internal event kind (the actions, and the two the emulator records itself), and the `type` it is shown as
+# by default. The ledger only ever looks at kinds; a profile may show other type names (see profile.py).
+TYPES = {
     "capture": "capture",
     "capture_remaining": "capture",
     "refund": "refund",
     "void": "void",
     "void_remaining": "void",
+    "expiration": "expiration",
+    "clawback": "clawback",
 }
-AMOUNT_ACTIONS = frozenset({"capture", "refund", "void"})
 
 AMOUNT_INVALID = "A valid positive integer is required."
 AMOUNT_REQUIRED = "This field is required."
@@ -62,14 +70,20 @@ def zero_changes() -> dict[str, int]:
 @dataclass
 class Event:
     id: str
-    type: str
+    kind: str  # one of TYPES' keys: what the ledger rules look at
     created: datetime
     amount: int
     currency: str
     metadata: dict[str, Any]
     changes: dict[str, int]
 
+    @property
+    def type(self) -> str:
+        """The type shown by default (``capture_remaining`` is a ``capture``)."""
+        return TYPES[self.kind]
+
     def to_dict(self) -> dict[str, Any]:
+        """The default view, plus ``kind``, which profile.show_event turns into the ``type`` shown and drops."""
         return {
             "id": self.id,
             "created": iso(self.created),
@@ -78,6 +92,7 @@ class Event:
             "currency": self.currency,
             "metadata": dict(self.metadata),
             "changes": dict(self.changes),
+            "kind": self.kind,
         }
 
 
@@ -107,7 +122,7 @@ class DeferredPayment:
 
     @property
     def ever_captured(self) -> bool:
-        return any(e.type == "capture" and e.amount > 0 for e in self.events)
+        return any(e.kind in CAPTURES and e.amount > 0 for e in self.events)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,16 +218,16 @@ def apply(
 ) -> tuple[Event, bool]:
     """Apply a merchant action. Returns (event, recorded); a zero no-op is not recorded."""
     amount, changes = plan(dp, action, amount)
-    event = Event(event_id, ACTIONS[action], now, amount, dp.currency, dict(metadata), changes)
+    event = Event(event_id, action, now, amount, dp.currency, dict(metadata), changes)
     if amount == 0:
         return event, False
     _apply_changes(dp, changes)
     dp.events.append(event)
     if dp.expired:
         dp.status = final_status(dp)
-    elif event.type == "capture":
+    elif event.kind in CAPTURES:
         dp.status = "captured"
-    elif event.type == "void" and dp.authorisation == 0 and not dp.ever_captured:
+    elif event.kind in VOIDS and dp.authorisation == 0 and not dp.ever_captured:
         dp.status = "voided"
     return event, True
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the types only; none of these modules imports this one
     import threading
 
     from .faults import Faults
+    from .profile import ProfileSwitch
     from .store import State
     from .webhooks import WebhookDispatcher
 
@@ -24,5 +25,6 @@ class EmulatorParts(Protocol):
     state: State
     faults: Faults
     webhooks: WebhookDispatcher
+    profile: ProfileSwitch  # read `.current` once per request
 
     def reset(self) -> None: ...

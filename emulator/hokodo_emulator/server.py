@@ -3,6 +3,7 @@ auth -> idempotency -> handler) and the admin/file routes."""
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import admin_api, api
-from .idempotency import CONFLICT, MAX_KEY_LENGTH, Stored, fingerprint
+from .idempotency import MAX_KEY_LENGTH, Stored, fingerprint
 from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
 
@@ -259,8 +260,9 @@ class Handler(BaseHTTPRequestHandler):
         denied = api.check_auth(req, app.api_key)
         if denied is not None:
             return denied, False
-        if req.method != "POST" or key is None:
-            return api.handle(app.state, req), False
+        profile = app.profile.current  # once: a switch while this request runs does not split its answer
+        if req.method != "POST" or key is None or (not profile.documents_idempotency and api.is_document_upload(req)):
+            return api.handle(app.state, req, profile), False
         if not key or len(key) > MAX_KEY_LENGTH:
             return detail(400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters."), False
         fp = fingerprint(req.method, req.raw_path, api.fingerprint_body(req))
@@ -269,9 +271,11 @@ class Handler(BaseHTTPRequestHandler):
             stored = store.get(key)
             if stored is not None:
                 if stored.fingerprint != fp:
-                    return Response(422, dict(CONFLICT)), False
+                    conflict = profile.key_conflict  # its body is sent as JSON, even a `null`
+                    body = json.dumps(conflict["body"], ensure_ascii=False, separators=(",", ":")).encode()
+                    return Response(conflict["status"], raw=body), False
                 return Response(stored.status, raw=stored.body, content_type=stored.content_type), True
-            response = api.handle(app.state, req)
+            response = api.handle(app.state, req, profile)
             if store.keeps(response.status):
                 store.put(key, Stored(fp, response.status, response.encode(), response.content_type))
             return response, False

@@ -150,7 +150,7 @@ class State:
             dp = self._dp(dp_id)
             before = dp.status
             event, recorded = ledger.apply(dp, action, amount, metadata, now=self.clock.now(), event_id=new_id("dpevt"))
-            if recorded and event.type == "capture":
+            if recorded and event.kind in ledger.CAPTURES:
                 self._add_payout_item(dp, event)
             if dp.status != before:
                 self._notify(dp, "status_change")

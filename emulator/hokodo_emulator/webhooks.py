@@ -34,12 +34,15 @@ class _Delivery:
     url: str = field(compare=False)
     payload: dict[str, Any] = field(compare=False)
     info: dict[str, Any] = field(compare=False)
+    delays: tuple[float, ...] | None = field(default=None, compare=False)  # None: the dispatcher's attempts/backoff
     attempt: int = field(default=1, compare=False)
 
 
 class WebhookDispatcher:
     """POSTs JSON payloads. A non-2xx answer or a connection error is retried after
-    ``backoff * 2**(attempt-1)`` seconds, up to ``attempts`` attempts in all."""
+    ``backoff * 2**(attempt-1)`` seconds, up to ``attempts`` attempts in all, unless the notification
+    came with its own ``retry_delays``: then retry n comes ``retry_delays[n-1]`` seconds after the
+    n-th failed attempt, so there are ``len(retry_delays) + 1`` attempts in all."""
 
     def __init__(self, attempts: int = 5, backoff: float = 0.2, timeout: float = 5.0) -> None:
         if attempts < 1:
@@ -73,7 +76,7 @@ class WebhookDispatcher:
             self._thread.join(timeout)
             self._thread = None
 
-    def send(self, url: str, payload: dict[str, Any], **info: Any) -> None:
+    def send(self, url: str, payload: dict[str, Any], *, retry_delays: tuple[float, ...] | None = None, **info: Any) -> None:
         with self._cond:
             info = {"delivery": next(self._seq), **info}
             fault = self._take_fault(info.get("deferred_payment")) or self._roll()
@@ -81,10 +84,10 @@ class WebhookDispatcher:
                 entry = {"url": url, "attempt": 0, "status": None, "error": "dropped", "delivered": False, "payload": payload}
                 self._log.append({**info, **entry, "at": iso(datetime.now(UTC))})
                 return
-            heapq.heappush(self._queue, _Delivery(time.monotonic(), info["delivery"], url, payload, info))
+            heapq.heappush(self._queue, _Delivery(time.monotonic(), info["delivery"], url, payload, info, retry_delays))
             if fault == "duplicate":  # the same notification, delivered a second time
                 copy = {**info, "delivery": next(self._seq), "duplicate_of": info["delivery"]}
-                heapq.heappush(self._queue, _Delivery(time.monotonic(), copy["delivery"], url, payload, copy))
+                heapq.heappush(self._queue, _Delivery(time.monotonic(), copy["delivery"], url, payload, copy, retry_delays))
             self._cond.notify_all()
 
     def add_faults(self, faults: list[dict[str, Any]]) -> None:
@@ -169,11 +172,17 @@ class WebhookDispatcher:
                         "payload": delivery.payload,
                     }
                 )
-                if not ok and delivery.attempt < self.attempts:
-                    delay = self.backoff * 2 ** (delivery.attempt - 1)
+                delay = None if ok else self._retry_delay(delivery)
+                if delay is not None:
                     delivery.attempt += 1
                     delivery.due = time.monotonic() + delay
                     heapq.heappush(self._queue, delivery)
+
+    def _retry_delay(self, delivery: _Delivery) -> float | None:
+        """Seconds from a failed attempt to the next one; None when the notification has had all its attempts."""
+        if delivery.delays is None:
+            return self.backoff * 2 ** (delivery.attempt - 1) if delivery.attempt < self.attempts else None
+        return delivery.delays[delivery.attempt - 1] if delivery.attempt <= len(delivery.delays) else None
 
     def _post(self, url: str, payload: dict[str, Any]) -> tuple[int | None, str | None]:
         if not url.lower().startswith(("http://", "https://")):
