@@ -307,7 +307,7 @@ def test_a_read_of_the_wrong_shape_is_a_protocol_error_with_a_bounded_body(clien
         (401, HokodoAuthenticationFailed),
         (403, HokodoAuthenticationFailed),
         (408, HokodoUnavailable),
-        (409, HokodoUnavailable),
+        (409, IdempotencyKeyConflict),
         (429, HokodoRateLimited),
         (500, HokodoUnavailable),
         (502, HokodoUnavailable),

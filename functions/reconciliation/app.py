@@ -1,4 +1,4 @@
-"""On a schedule: every open deferred payment is synced to the event bus (lost webhooks) and checked for drift."""
+"""On a schedule: every open deferred payment is put on the sync queue (lost notifications, drift)."""
 
 from aws_lambda_powertools import Logger, Metrics
 from hokodo_postsale.events.reconciliation import reconciliation
@@ -11,4 +11,4 @@ reconcile = reconciliation()
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return reconcile.run(lambda: context.get_remaining_time_in_millis() / 1000)
+    return reconcile.run()

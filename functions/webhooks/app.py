@@ -1,4 +1,4 @@
-"""Hokodo's notifications (API Gateway HTTP API) become trusted events on the merchant's EventBridge bus."""
+"""Hokodo's notifications (API Gateway HTTP API): the URL secret checked, the deferred payment queued for its sync."""
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -18,8 +18,7 @@ def respond(answer: Answer) -> Response:
 
 @app.post("/webhooks/hokodo/<secret>")
 def notification(secret: str) -> Response:
-    seconds_left = app.lambda_context.get_remaining_time_in_millis() / 1000
-    return respond(webhooks.receive(secret, request_body(app.current_event.raw_event), seconds_left=seconds_left))
+    return respond(webhooks.receive(secret, request_body(app.current_event.raw_event)))
 
 
 @app.not_found

@@ -82,6 +82,11 @@ class HokodoProtocolError(HokodoError, PermanentError):
     retried a bounded number of times under the same key, then dead-lettered; never a new key generation."""
 
 
+class OutcomeUndecidable(PermanentError):
+    """An action whose outcome was left in doubt long ago, and which Hokodo's totals cannot decide: another sender moved
+    the same total. Dead-lettered with what to check; never sent blind."""
+
+
 class InvalidIdentifier(PermanentError):
     """An id that would not be a single path segment of Hokodo's API (e.g. `../x`): nothing is sent."""
 

@@ -8,12 +8,13 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 if TYPE_CHECKING:
     from .events.bus import Fact
 
+logger = Logger()
 metrics = Metrics()
 _lock = threading.Lock()  # records of a batch are applied on several threads
 
@@ -62,3 +63,26 @@ def tracked(actions: int) -> None:
     """Applied actions ledger tracking added to its per-deferred-payment totals (0 for records that carry none)."""
     with _lock:
         metrics.add_metric(name="ActionsTracked", unit=MetricUnit.Count, value=actions)
+
+
+def shape_tolerated(deferred_payment_id: str, notes: Sequence[str]) -> None:
+    """Hokodo's deferred payment was not what the guide describes and was read tolerantly (hokodo/models.py): a warning
+    naming what, and `HokodoShapeTolerated`, so a change on Hokodo's side shows on the dashboard."""
+    logger.warning(
+        "Hokodo's answer read tolerantly", extra={"deferred_payment_id": deferred_payment_id, "tolerated": list(notes)}
+    )
+    with _lock:
+        metrics.add_metric(name="HokodoShapeTolerated", unit=MetricUnit.Count, value=1)
+
+
+def unknown_event_types(deferred_payment_id: str, types: set[str]) -> None:
+    """Event types the bundle does not know (they never hide a change in the totals: facts come from those)."""
+    logger.warning("unknown Hokodo event types", extra={"deferred_payment_id": deferred_payment_id, "types": sorted(types)})
+    with _lock:
+        metrics.add_metric(name="UnknownHokodoEventType", unit=MetricUnit.Count, value=len(types))
+
+
+def queued(count: int) -> None:
+    """Syncs requested on the sync queue (`SyncsQueued`): by notifications, applied actions and the reconciliation."""
+    with _lock:
+        metrics.add_metric(name="SyncsQueued", unit=MetricUnit.Count, value=count)

@@ -46,6 +46,8 @@ class Settings:
     event_source: str  # their `source`
     webhook_secret: str  # Secrets Manager name or ARN of the notification URL's secret
     drift_settle_seconds: int  # drift is reported only once Hokodo and the bundle have both been still this long
+    sync_queue_url: str  # where deferred payments are put to be synced (notifications, applied actions, reconciliation)
+    key_trust_seconds: int  # an in-doubt action older than this is checked against Hokodo's totals before it is sent again
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -68,4 +70,6 @@ class Settings:
             event_source=env.get("EVENT_SOURCE", "hokodo.postsale"),
             webhook_secret=env.get("WEBHOOK_SECRET", ""),
             drift_settle_seconds=int(env.get("DRIFT_SETTLE_SECONDS", "900")),
+            sync_queue_url=env.get("SYNC_QUEUE_URL", ""),
+            key_trust_seconds=int(env.get("KEY_TRUST_SECONDS", str(24 * 3600))),
         )

@@ -25,6 +25,7 @@ class Fact:
     detail_type: str
     detail: dict[str, Any]
     time: str | None = None  # Hokodo's own timestamp of the fact, ISO 8601
+    total: tuple[str, int] | None = None  # a ledger fact: (its total's name, the total reached after it)
 
 
 class PutEventsEntry(TypedDict):

@@ -1,62 +1,35 @@
-"""The scheduled reconciliation: every open deferred payment the bundle watches is synced like a webhook
-would (so a lost notification never hides an expiry or a clawback), and checked for drift between what
-the bundle sent and what Hokodo's ledger holds. The least recently synced go first, and the run stops
-starting syncs when the invocation's time is nearly up: the rest are first next time."""
+"""The scheduled reconciliation: every open deferred payment the bundle watches is put on the sync queue, to be synced
+like a notification would have it (so a lost notification never hides an expiry or a clawback) and checked for drift
+between what the bundle sent and what Hokodo's ledger holds. A run only enqueues, so it ends in seconds however many
+deferred payments are open; the syncs themselves spread over the sync function's concurrency."""
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
+import boto3
 from aws_lambda_powertools import Logger
 
-from .. import observability
-from ..errors import HokodoAuthenticationFailed
-from ..hokodo.credentials import HokodoClientProvider
 from ..settings import Settings
-from .bus import Fact
-from .sync import DeferredPaymentSync
-from .webhooks import deferred_payment_sync
+from .sync_requests import SyncRequests, sync_requests
+from .watermark import WatermarkStore
 
 logger = Logger()
-_MARGIN_SECONDS = 10.0
+_SENDERS = 8  # SendMessageBatch calls at once
 
 
 class Reconciliation:
-    def __init__(self, sync: DeferredPaymentSync, hokodo: HokodoClientProvider, workers: int = 8):
-        self._sync, self._hokodo, self._workers = sync, hokodo, workers
+    def __init__(self, store: WatermarkStore, requests: SyncRequests):
+        self._store, self._requests = store, requests
 
-    def run(self, remaining_seconds: Callable[[], float]) -> dict[str, Any]:
-        watched = self._sync.store.open_deferred_payments()
-        self._hokodo.client().use_deadline(time.monotonic() + remaining_seconds() - _MARGIN_SECONDS / 2)
-
-        def one(deferred_payment_id: str) -> tuple[str, list[Fact]]:
-            if remaining_seconds() < _MARGIN_SECONDS:
-                return "deferred", []
-            try:
-                return "synced", self._sync.sync(deferred_payment_id, check_drift=True)
-            except Exception as exc:  # one deferred payment's trouble never stops the others
-                if isinstance(exc, HokodoAuthenticationFailed):
-                    self._hokodo.refresh()
-                logger.warning("not reconciled", extra={"deferred_payment_id": deferred_payment_id, "reason": str(exc)})
-                return "failed", []
-
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            results = list(pool.map(one, watched))
-        observability.published([fact for _, facts in results for fact in facts])
-        report = {
-            "watched": len(watched),
-            **Counter(outcome for outcome, _ in results),
-            "published": dict(Counter(f.detail_type for _, facts in results for f in facts)),
-        }
-        logger.info("reconciliation done", extra=report)
+    def run(self) -> dict[str, int]:
+        """Queue a sync (with a drift check) of every watched deferred payment, least recently synced first. Raises when
+        the queue refuses some: the run fails (alarm), and the next one asks again."""
+        watched = self._store.open_deferred_payments()
+        queued = self._requests.request(watched, "reconciliation", workers=_SENDERS)
+        report = {"watched": len(watched), "queued": queued}
+        logger.info("reconciliation queued", extra=report)
         return report
 
 
 def reconciliation(settings: Settings | None = None) -> Reconciliation:
     settings = settings or Settings.from_env()
-    hokodo = HokodoClientProvider(settings)
-    return Reconciliation(deferred_payment_sync(settings, hokodo), hokodo)
+    return Reconciliation(WatermarkStore(lambda: boto3.client("dynamodb"), settings.idempotency_table), sync_requests(settings))

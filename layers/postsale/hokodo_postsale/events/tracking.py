@@ -4,8 +4,10 @@ The idempotency table's stream carries every record the queue functions write: a
 became COMPLETED holds an event's applied actions (its result), and an event state item holds the
 actions applied before a later one failed. Each applied action is added once (keyed kind/event/action)
 to the deferred payment's sync item: totals sent (captured, refunded, voided), and the mark that puts it
-on the reconciliation's list of open deferred payments. The queue functions themselves write nothing
-more than Powertools' two requests per event for this.
+on the reconciliation's list of open deferred payments. Then every deferred payment the stream batch
+touched is put on the sync queue (one request per deferred payment per batch), so the facts of the bundle's own
+actions reach the bus within seconds, under the ids any other sync would give them. The queue functions themselves
+write nothing more than Powertools' two requests per event for this.
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
 from .. import observability
 from ..errors import InvalidMessage
+from ..runner.event_state import SYNC_PREFIX
 from ..runner.idempotency import KEY_PREFIX
 from ..settings import Settings
-from .sync import SYNC_PREFIX
+from .sync_requests import SyncRequests, sync_requests
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from ..runner.event_state import Item
 
 POST_SALE_KINDS = ("shipment", "return", "cancellation")
@@ -42,22 +49,36 @@ _TOTAL_OF: dict[str, Callable[[dict[str, int]], tuple[str, int]]] = {
 
 
 class LedgerTracking:
-    def __init__(self, dynamodb: Callable[[], Any], table_name: str):
-        self._make_client, self._table = dynamodb, table_name
+    def __init__(self, dynamodb: Callable[[], Any], table_name: str, requests: SyncRequests):
+        self._make_client, self._table, self._requests = dynamodb, table_name, requests
+        self._processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
     @cached_property
     def _dynamodb(self) -> Any:  # made on first use, not at cold start
         return self._make_client()
 
-    def track(self, stream_record: dict[str, Any]) -> int:
-        """Add the actions one stream record shows applied; returns how many were new."""
-        added = sum(self._add(*applied) for applied in applied_actions(stream_record))
+    def handle(self, event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        """A stream batch: each record tracked (partial batch failures), then the deferred payments it touched synced.
+        If the sync queue refuses, the batch fails as a whole and the stream delivers it again (tracking is idempotent)."""
+        touched: set[str] = set()
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: self.track(record.raw_event, touched),
+            processor=self._processor,
+            context=context,
+        )
+        self._requests.request(sorted(touched), "applied")
+        return response
+
+    def track(self, stream_record: dict[str, Any], touched: set[str] | None = None) -> int:
+        """Add the actions one stream record shows applied; returns how many were new. The deferred payments they
+        belong to are added to `touched` (already counted or not: a retried batch must still ask for their sync)."""
+        applied = list(applied_actions(stream_record))
+        added = sum(self._add(*action) for action in applied)
+        if touched is not None:
+            touched.update(deferred_payment_id for deferred_payment_id, *_ in applied)
         observability.tracked(added)
         return added
-
-    def track_record(self, record: Any) -> int:
-        """Powertools' batch record handler: `record` is its DynamoDB stream record data class."""
-        return self.track(record.raw_event)
 
     def _add(self, deferred_payment_id: str, key: str, action: str, changes: dict[str, int]) -> bool:
         total, amount = _TOTAL_OF[action](changes)
@@ -122,4 +143,4 @@ def _string(image: Item, name: str) -> str | None:
 
 def tracking(settings: Settings | None = None) -> LedgerTracking:
     settings = settings or Settings.from_env()
-    return LedgerTracking(lambda: boto3.client("dynamodb"), settings.idempotency_table)
+    return LedgerTracking(lambda: boto3.client("dynamodb"), settings.idempotency_table, sync_requests(settings))

@@ -21,7 +21,9 @@ def apply_cancellation(message: CancellationMessage, ctx: ApplyContext) -> PostS
         void = ctx.perform(action, lambda key: hokodo.void_remaining(dp, idempotency_key=key, metadata=meta))
     else:
         action = "void"
-        void = ctx.perform(action, lambda key: hokodo.void(dp, message.amount, idempotency_key=key, metadata=meta))
+        void = ctx.perform(
+            action, lambda key: hokodo.void(dp, message.amount, idempotency_key=key, metadata=meta), amount=message.amount
+        )
     return {"deferred_payment_id": dp, "actions": [applied(action, void)]}
 
 

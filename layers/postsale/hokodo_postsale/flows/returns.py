@@ -26,7 +26,9 @@ def apply_return(message: ReturnMessage, ctx: ApplyContext) -> PostSaleResult:
     dp, hokodo = message.deferred_payment_id, ctx.hokodo
     try:
         refund = ctx.perform(
-            "refund", lambda key: hokodo.refund(dp, message.amount, idempotency_key=key, metadata=message.metadata)
+            "refund",
+            lambda key: hokodo.refund(dp, message.amount, idempotency_key=key, metadata=message.metadata),
+            amount=message.amount,
         )
     except HokodoRejected as rejection:
         deferred_payment = hokodo.get_deferred_payment(dp)

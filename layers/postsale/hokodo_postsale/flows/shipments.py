@@ -22,7 +22,9 @@ def apply_shipment(message: ShipmentMessage, ctx: ApplyContext) -> PostSaleResul
         capture = ctx.perform(action, lambda key: hokodo.capture_remaining(dp, idempotency_key=key, metadata=meta))
     else:
         action = "capture"
-        capture = ctx.perform(action, lambda key: hokodo.capture(dp, message.amount, idempotency_key=key, metadata=meta))
+        capture = ctx.perform(
+            action, lambda key: hokodo.capture(dp, message.amount, idempotency_key=key, metadata=meta), amount=message.amount
+        )
     actions = [applied(action, capture)]
     if _voids_remaining(message, ctx.settings, capture):
         void = ctx.perform("void_remaining", lambda key: hokodo.void_remaining(dp, idempotency_key=key, metadata=meta))

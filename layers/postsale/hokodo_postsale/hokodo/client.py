@@ -11,6 +11,7 @@ trickles in would otherwise hold a call past the Lambda invocation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -45,6 +46,9 @@ _BODY_CHARS = 500  # of Hokodo's answer, in an error message
 # Hokodo's ids (defpay-HiTrbSti37vE2nq9aJHgiP, order-..., odoc-...) are one path segment of these characters.
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _DELAY_SECONDS = re.compile(r"[0-9]{1,9}(?:\.[0-9]+)?")
+# Hokodo's wording for a reused key is not documented: any 4xx that mentions the key (Idempotency-Key, idempotency_key,
+# "idempotency key") is taken for a conflict, whatever its status, and so is every 409.
+_IDEMPOTENCY_KEY = re.compile(r"idempotency[\s_-]*key", re.IGNORECASE)
 _UPLOAD_SECONDS = 60.0  # an upload attempt may take this long (still never past the deadline): documents are large
 
 
@@ -78,6 +82,8 @@ class HokodoClient:
         self._deadline: float | None = None
         # Told of every attempt: (action, HTTP status or None when no answer came, seconds). Observability hooks here.
         self.on_attempt: Callable[[str, int | None, float], None] = lambda action, status, seconds: None
+        # Told of a deferred payment read tolerantly: (its id, what was tolerated). See hokodo/models.py.
+        self.on_tolerated: Callable[[str, tuple[str, ...]], None] = lambda deferred_payment_id, notes: None
 
     def use_deadline(self, deadline: float | None) -> None:
         """Stop retrying at this `time.monotonic()` instant (the invocation's end less a margin)."""
@@ -141,7 +147,10 @@ class HokodoClient:
 
     def get_deferred_payment(self, deferred_payment_id: str) -> DeferredPayment:
         path = f"payment/deferred_payments/{_path_id(deferred_payment_id, 'deferred payment id')}"
-        return self._send("GET", path, action="get_deferred_payment", parse=DeferredPayment.model_validate)
+        dp = self._send("GET", path, action="get_deferred_payment", parse=DeferredPayment.model_validate)
+        if dp.tolerated:
+            self.on_tolerated(dp.id, dp.tolerated)
+        return dp
 
     # -- order documents -----------------------------------------------------------------------
     def upload_document(
@@ -163,6 +172,9 @@ class HokodoClient:
         if amount is not None and type(amount) is not int:  # money never travels as anything but an int
             raise TypeError("amount must be an int in minor units")
         fields = {"doc_type": doc_type, "description": description, "metadata": json.dumps(metadata or {}, separators=(",", ":"))}
+        # The same boundary on every attempt under a key, so a retry is the same request byte for byte: whether Hokodo
+        # compares a key's requests by their bytes or by their fields is not documented.
+        boundary = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
         if amount is not None:
             fields["amount"] = str(amount)
         return self._send(
@@ -173,7 +185,7 @@ class HokodoClient:
             attempt_seconds=max(self._timeout_seconds, _UPLOAD_SECONDS),
             data=fields,
             files={"file": (filename, file, content_type)},
-            headers={"Idempotency-Key": idempotency_key},
+            headers={"Idempotency-Key": idempotency_key, "Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
 
     def get_document(self, order_id: str, document_id: str) -> OrderDocument:
@@ -315,7 +327,9 @@ def _protocol_error(response: httpx.Response, action: str, what: str) -> HokodoP
 
 
 def error_from_response(response: httpx.Response, action: str) -> HokodoError:
-    """Turn an error status into the right class, keeping Hokodo's own message (never our request headers)."""
+    """Turn an error status into the right class, keeping Hokodo's own message (never our request headers). A conflict on
+    the Idempotency-Key (any 409, or a 4xx that mentions the key) means the key may have been applied: it is never a
+    definitive refusal, so the key generation never moves on for it."""
     status = response.status_code
     try:
         detail: object = response.json()
@@ -329,11 +343,12 @@ def error_from_response(response: httpx.Response, action: str) -> HokodoError:
         return HokodoRateLimited(message, **kwargs)
     if status in (401, 403):
         return HokodoAuthenticationFailed(message, **kwargs)
+    if status == 409 or (400 <= status < 500 and _IDEMPOTENCY_KEY.search(text)):
+        conflict = "a conflict on the Idempotency-Key: a request under this key may have been applied, so it is never sent again"
+        return IdempotencyKeyConflict(f"{message} ({conflict} under another key)", **kwargs)
     if status == 404:
         return DeferredPaymentNotFound(message, **kwargs)
-    if status == 422 and "Idempotency-Key" in str(detail):
-        return IdempotencyKeyConflict(message, **kwargs)
-    if status in (408, 409) or status >= 500:
+    if status == 408 or status >= 500:
         return HokodoUnavailable(message, **kwargs)
     return HokodoRejected(message, **kwargs)
 

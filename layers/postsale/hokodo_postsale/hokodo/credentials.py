@@ -44,6 +44,7 @@ class HokodoClientProvider:
                     max_attempts=self._settings.hokodo_max_attempts,
                 )
                 self._client.on_attempt = observability.hokodo_attempt
+                self._client.on_tolerated = observability.shape_tolerated
                 self._api_key = api_key
             return self._client
 

@@ -116,7 +116,7 @@ class QueueFunction:
         self._config.register_lambda_context(context)
         self._apply_once, self.events  # noqa: B018 - built now, on this thread, before any worker thread starts
         client = self.hokodo.client()  # one secret look-up (cached) per batch
-        client.use_deadline(_deadline(context))
+        client.use_deadline(invocation_deadline(context))
         records = event.get("Records", [])
         self._batch = batch = Batch(self, records, client)
         processor = OrderedBatchProcessor(batch.group_of, max_workers=self.settings.batch_concurrency)
@@ -341,7 +341,8 @@ class OrderedBatchProcessor(BatchProcessor):
         return [self._process_record(record) for record in records]
 
 
-def _deadline(context: LambdaContext) -> float:
+def invocation_deadline(context: LambdaContext) -> float:
+    """A `time.monotonic()` instant before the invocation ends, with a margin to report every record."""
     remaining = context.get_remaining_time_in_millis() / 1000
     return time.monotonic() + remaining - min(2.0, remaining * 0.1)
 

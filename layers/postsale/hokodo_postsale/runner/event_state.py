@@ -5,7 +5,12 @@
   conditional update from the generation that was refused, so a message fixed and redriven is sent under a
   fresh key, while a request that timed out (and may have been applied) is always retried under its own;
 - the **actions already applied** of an event that needs several Hokodo calls (a capture, then a
-  void_remaining), so no later delivery or redrive repeats one, even after Hokodo forgot its key.
+  void_remaining), so no later delivery or redrive repeats one, even after Hokodo forgot its key;
+- the **actions in doubt**: sent, and answered with nothing that says whether Hokodo applied them (a timeout, a
+  5xx, a dropped connection), with the time of that first attempt (actions.py decides from it).
+
+Beside them, per deferred payment, the totals the bundle applied (`sent_*` on its sync item, written by ledger
+tracking): what an in-doubt action is compared with.
 
 Everything a batch needs is read at its start in one BatchGetItem (the state of each of its events, and the
 Powertools records of the events their `after` lists name), so the happy path adds one request per batch
@@ -20,9 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import KeyGenerationMoved, TransientError
+from .idempotency import KEY_PREFIX
 
 _BATCH_GET_LIMIT = 100
 _APPLIED = "applied_"
+_DOUBT = "doubt_"
+SYNC_PREFIX = f"{KEY_PREFIX}.sync#"  # the per-deferred-payment item (events/watermark.py)
+SENT_TOTALS = ("captured", "refunded", "voided")  # what ledger tracking adds up on it (`sent_<total>`)
 # A DynamoDB item in the low-level client's spelling: attribute name -> {"S": "…"}, {"N": "…"}, {"SS": […]}…
 AttributeValue = dict[str, Any]
 Item = dict[str, AttributeValue]
@@ -32,6 +41,7 @@ Item = dict[str, AttributeValue]
 class EventState:
     generation: int = 0
     applied: dict[str, str] = field(default_factory=dict)  # action -> Hokodo's answer, as JSON
+    doubts: dict[str, float] = field(default_factory=dict)  # action -> epoch of its first attempt left in doubt
 
 
 @dataclass
@@ -66,6 +76,7 @@ class EventStore:
                 view.states[event_id] = EventState(
                     generation=int(item.get("generation", {}).get("N", "0")),
                     applied={name.removeprefix(_APPLIED): v["S"] for name, v in item.items() if name.startswith(_APPLIED)},
+                    doubts={name.removeprefix(_DOUBT): float(v["N"]) for name, v in item.items() if name.startswith(_DOUBT)},
                 )
         now = time.time()
         view.taken_effect = {
@@ -115,6 +126,30 @@ class EventStore:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={**values, ":zero": {"N": "0"}, ":ttl": {"N": str(self._expiration())}},
         )
+
+    def record_doubt(self, event_id: str, action: str, attempted_at: float) -> None:
+        """Remember that `action` was sent at `attempted_at` and its outcome is unknown (kept if already recorded)."""
+        self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"id": {"S": self._prefix + event_id}},
+            UpdateExpression="SET #d = if_not_exists(#d, :at), generation = if_not_exists(generation, :zero), expiration = :ttl",
+            ExpressionAttributeNames={"#d": _DOUBT + action},
+            ExpressionAttributeValues={
+                ":at": {"N": str(attempted_at)},
+                ":zero": {"N": "0"},
+                ":ttl": {"N": str(self._expiration())},
+            },
+        )
+
+    def sent(self, deferred_payment_id: str) -> dict[str, int]:
+        """What the bundle applied to a deferred payment, by total, as ledger tracking recorded it (0 when nothing)."""
+        item: Item = self._dynamodb.get_item(
+            TableName=self._table,
+            Key={"id": {"S": SYNC_PREFIX + deferred_payment_id}},
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(f"sent_{name}" for name in SENT_TOTALS),
+        ).get("Item", {})
+        return {name: int(item.get(f"sent_{name}", {}).get("N", "0")) for name in SENT_TOTALS}
 
     def _expiration(self) -> int:
         return int(time.time()) + self._ttl_seconds
