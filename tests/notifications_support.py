@@ -1,11 +1,13 @@
-"""The webhooks, reconciliation and ledger tracking functions wired as the template wires them, on moto and the
+"""The webhooks, sync, reconciliation and ledger tracking functions wired as the template wires them, on moto and the
 emulator: the bus with a rule to a queue (to read back what was published), the URL secret, the HTTP route
-served locally as API Gateway would, and the idempotency table's stream feeding ledger tracking."""
+served locally as API Gateway would, the sync queue (with its DLQ) feeding the sync function, and the idempotency
+table's stream feeding ledger tracking."""
 
 from __future__ import annotations
 
 import functools
 import json
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -15,6 +17,7 @@ from pathlib import Path
 import boto3
 from hokodo_local.http_api import LocalHttpApi, Route
 from hokodo_local.lambda_context import LocalLambdaContext
+from hokodo_local.sqs_event_source import SqsEventSource
 from hokodo_local.stream_event_source import DynamoDBStreamEventSource
 from jsonschema import Draft202012Validator
 
@@ -35,6 +38,14 @@ class Notifications:
         ]
         self.events.put_rule(Name="everything", EventBusName=BUS, EventPattern=json.dumps({"source": [SOURCE]}))
         self.events.put_targets(Rule="everything", EventBusName=BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        self.sync_dlq_url = self.sqs.create_queue(QueueName="sync-dlq")["QueueUrl"]
+        self.sync_url = self.sqs.create_queue(
+            QueueName="sync",
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": self._arn(self.sync_dlq_url), "maxReceiveCount": "5"}),
+            },
+        )["QueueUrl"]
         self.current = f"url-secret-{uuid.uuid4().hex}"
         self.secret_name = f"webhook-url-secret-{uuid.uuid4().hex[:8]}"
         self.secrets.create_secret(Name=self.secret_name, SecretString=json.dumps({"current": self.current, "previous": ""}))
@@ -49,12 +60,17 @@ class Notifications:
             "WEBHOOK_SECRET": self.secret_name,
             "SECRET_MAX_AGE_SECONDS": "0",
             "DRIFT_SETTLE_SECONDS": "0",
+            "SYNC_QUEUE_URL": self.sync_url,
+            "DEAD_LETTER_QUEUE_URL": self.sync_dlq_url,
+            "MAX_RECEIVE_COUNT": "5",
             **env,
         }.items():
             monkeypatch.setenv(name, value)
         self.webhooks = load_function("webhooks")
+        self.sync_function = load_function("sync")
         self.reconciliation = load_function("reconciliation")
         self.tracking = load_function("tracking")
+        self.syncs = SqsEventSource(self.sqs, self.sync_url, self._arn(self.sync_url), self.sync_function.lambda_handler)
         route = Route("POST", "/webhooks/hokodo/{secret}", self.webhooks.lambda_handler, lambda: self.context("webhooks", 30))
         self.api = LocalHttpApi([route])
         self.api.start()
@@ -63,6 +79,9 @@ class Notifications:
         ]
         streams = boto3.client("dynamodbstreams", region_name=REGION)
         self.stream = DynamoDBStreamEventSource(streams, stream_arn, self.tracking.lambda_handler, region=REGION)
+
+    def _arn(self, url: str) -> str:
+        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     @staticmethod
     def context(name: str, timeout: float) -> LocalLambdaContext:
@@ -93,15 +112,63 @@ class Notifications:
         """Ledger tracking catches up with the idempotency table's stream, as its event source mapping would."""
         self.stream.drain(lambda: self.context("tracking", 60))
 
+    def sync(self, max_polls: int = 50) -> list:
+        """The sync function takes what is visible on the sync queue, as its event source mapping would, until the
+        queue shows nothing (a failed request comes back after the 1 s visibility timeout: `settle` waits for it)."""
+        invocations = []
+        for _ in range(max_polls):
+            invocation = self.syncs.poll_once(self.context("sync", 30))
+            if invocation is None:
+                return invocations
+            invocations.append(invocation)
+        return invocations
+
+    def settle(self, timeout: float = 20.0) -> None:
+        """The stream and the sync queue drained, waiting for requests left for redelivery, until nothing is left."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.track()
+            if not self.sync() and not self.in_flight():
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the sync queue still has requests in flight")
+            time.sleep(0.2)
+
+    def in_flight(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.sync_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
     def reconcile(self) -> dict:
-        """What the schedule does: invoke the reconciliation function with the schedule's input."""
+        """What the schedule does: invoke the reconciliation function with the schedule's input (it queues syncs)."""
         return self.reconciliation.lambda_handler(
-            {"source": "hokodo-postsale.reconciliation"}, self.context("reconciliation", 300)
+            {"source": "hokodo-postsale.reconciliation"}, self.context("reconciliation", 120)
         )
 
-    def published(self) -> list[dict]:
-        """Every event the bus delivered to the rule's queue since the last call, oldest first; each detail is checked
-        against its published JSON Schema (schemas/events/)."""
+    def dead_letters(self) -> list[dict]:
+        """The sync DLQ's messages (deleted as read): {body, reason, error_type}."""
+        found = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=self.sync_dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", []):
+            for message in messages:
+                attributes = message.get("MessageAttributes", {})
+                found.append(
+                    {
+                        "body": json.loads(message["Body"]),
+                        "reason": attributes.get("hokodo_postsale.reason", {}).get("StringValue"),
+                        "error_type": attributes.get("hokodo_postsale.error_type", {}).get("StringValue"),
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.sync_dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    def published(self, settle: bool = True) -> list[dict]:
+        """Every event the bus delivered to the rule's queue since the last call, oldest first, once the stream and the
+        sync queue have settled; each detail is checked against its published JSON Schema (schemas/events/)."""
+        if settle:
+            self.settle()
         found = []
         while messages := self.sqs.receive_message(QueueUrl=self.published_url, MaxNumberOfMessages=10).get("Messages", []):
             for message in messages:

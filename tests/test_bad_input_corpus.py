@@ -92,5 +92,5 @@ def test_a_bad_notification_gets_its_answer_publishes_nothing_and_a_good_one_sti
     assert answer.status_code == case["expect"]["status"]
     assert len(notifications.published()) == case["expect"]["published"]
     hokodo.clawback(dp, 300)
-    assert notifications.post(payload_of(hokodo, dp)).status_code == 200
+    assert notifications.post(payload_of(hokodo, dp)).status_code == 202
     assert [e["detail-type"] for e in notifications.published()] == ["Deferred Payment Clawback"]

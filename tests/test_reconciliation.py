@@ -1,11 +1,15 @@
 """The scheduled reconciliation: a lost notification never hides an expiry or a clawback, the bundle's own record
 of what it applied (ledger tracking, fed by the idempotency table's stream) says what to watch, and drift between
-that record and Hokodo's ledger is published once."""
+that record and Hokodo's ledger is published once. The reconciliation puts every watched deferred payment on the
+sync queue; the sync function publishes."""
 
 from __future__ import annotations
 
 import boto3
-from conftest import REGION, message
+import pytest
+from conftest import PROFILES, REGION, message
+
+pytestmark = pytest.mark.parametrize("profile", PROFILES, indirect=True)
 
 
 def _open_list() -> list[str]:
@@ -32,16 +36,14 @@ def test_a_lost_expiry_notification_is_published_by_the_reconciliation_once(make
     hokodo.add_webhook_faults({"drop": True, "deferred_payment": dp}, {"drop": True, "deferred_payment": dp})
     shipments.send(message("ship-1", dp, amount=40_000))
     shipments.run()
-    notifications.track()  # the capture, from the table's stream: the deferred payment is now watched
+    # the capture, from the table's stream: the deferred payment is now watched, and the capture on the bus
+    assert [e["detail"]["amount"] for e in notifications.published()] == [40_000]
     assert dp in _open_list()
-    hokodo.advance_clock(days=29)  # expires; both notifications (captured, expired) are lost
+    hokodo.advance_clock(days=29)  # expires; its notification is lost
     assert notifications.published() == []
-    report = notifications.reconcile()
-    assert report["synced"] == 1 and report["published"]["Deferred Payment Expired"] == 1
-    published = {e["detail-type"]: e["detail"] for e in notifications.published()}
-    assert published["Deferred Payment Expired"]["expired_amount"] == 60_000
-    assert published["Deferred Payment Expired"]["final_status"] == "captured"
-    assert published["Deferred Payment Captured"]["amount"] == 40_000
+    assert notifications.reconcile() == {"watched": 1, "queued": 1}
+    [expired] = notifications.published()
+    assert expired["detail"]["expired_amount"] == 60_000 and expired["detail"]["final_status"] == "captured"
     notifications.reconcile()
     assert notifications.published() == []
 
@@ -53,9 +55,9 @@ def test_a_final_deferred_payment_leaves_the_watch_list(make_bundle, notificatio
     cancellations.run()
     notifications.track()
     assert dp in _open_list()
-    notifications.reconcile()  # nothing left to expire, nothing captured to claw back
-    assert dp not in _open_list()
     assert [e["detail-type"] for e in notifications.published()] == ["Deferred Payment Voided"]
+    assert dp not in _open_list()  # the sync after the void: nothing left to expire, nothing captured to claw back
+    assert notifications.reconcile() == {"watched": 0, "queued": 0}
 
 
 def test_every_applied_action_is_tracked_once_whatever_the_stream_repeats(make_bundle, notifications, hokodo):

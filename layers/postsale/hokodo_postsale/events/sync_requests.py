@@ -120,7 +120,7 @@ class _SyncBatch:
     def __init__(self, function: SyncQueueFunction, records: list[dict[str, Any]]):
         self.function = function
         self.requests = {r.get("messageId", ""): _parse(r.get("body") or "") for r in records}
-        self._synced: set[str] = set()
+        self._synced: dict[str, bool] = {}  # deferred payment -> whether its sync in this batch checked drift
         self._lock = threading.Lock()
 
     def group_of(self, record: dict[str, Any]) -> str:
@@ -132,13 +132,13 @@ class _SyncBatch:
         log = {"message_id": record.message_id, "receive_count": record.attributes.approximate_receive_count}
         if isinstance(request, InvalidMessage):
             return self._dead_letter(record, request, log)
-        dp = request.deferred_payment_id
+        dp, check_drift = request.deferred_payment_id, request.reason == "reconciliation"
         log |= {"deferred_payment_id": dp, "reason": request.reason}
-        with self._lock:
-            if dp in self._synced:  # records of one deferred payment run in order, on one thread
+        with self._lock:  # records of one deferred payment run in order, on one thread
+            if dp in self._synced and (self._synced[dp] or not check_drift):
                 return {"synced": "by an earlier request of this batch"}
         try:
-            published = self.function.sync.sync(dp, check_drift=request.reason == "reconciliation")
+            published = self.function.sync.sync(dp, check_drift=check_drift)
         except DeferredPaymentNotFound as exc:
             self.function.sync.store.unwatch(dp)
             reason = f"Hokodo does not know deferred payment {dp} ({exc}); it was taken off the reconciliation's list"
@@ -155,7 +155,7 @@ class _SyncBatch:
             observability.outcome("sync", "RetryLater")
             raise
         with self._lock:
-            self._synced.add(dp)
+            self._synced[dp] = self._synced.get(dp, False) or check_drift
         logger.info("synced", extra={**log, "published": [f.detail_type for f in published]})
         observability.published(published)
         return {"published": len(published)}
