@@ -11,6 +11,7 @@ from itertools import product
 import pytest
 from hokodo_local.template import ParameterError, SamTemplate, evaluate_rule_function
 from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
+from template_support import StackValues
 
 TEMPLATE = SamTemplate.load()
 PARAMETERS = TEMPLATE.body["Parameters"]
@@ -71,13 +72,21 @@ TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
 
 
+def roles_for(parameters: dict[str, str]) -> dict[str, dict]:
+    """Each function's IAM role as SAM makes it (policy templates expanded) for these parameter values (conditional
+    statements kept or dropped as CloudFormation would), by function logical id."""
+    translated = TEMPLATE.translate("s3://placeholder/code.zip", parameters, "eu-west-1")
+    resources, stack = translated["Resources"], StackValues(translated, parameters)
+    functions = TEMPLATE.of_type("AWS::Serverless::Function")
+    return {
+        lid: stack.without_conditions(resources[target(resources[lid]["Properties"]["Role"])]["Properties"]) for lid in functions
+    }
+
+
 @pytest.fixture(scope="module")
 def roles() -> dict[str, dict]:
-    """Each function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
-    translated = TEMPLATE.translate("s3://placeholder/code.zip", {}, "eu-west-1")
-    resources = translated["Resources"]
-    functions = TEMPLATE.of_type("AWS::Serverless::Function")
-    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in functions}
+    """Each function's IAM role, with the parameters' defaults."""
+    return roles_for({})
 
 
 def statements(role: dict) -> list[dict]:
