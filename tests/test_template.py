@@ -11,13 +11,15 @@ from itertools import product
 import pytest
 from hokodo_local.template import ParameterError, SamTemplate, evaluate_rule_function
 from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
+from template_support import StackValues
 
 TEMPLATE = SamTemplate.load()
 PARAMETERS = TEMPLATE.body["Parameters"]
 GLOBALS = TEMPLATE.body["Globals"]["Function"]
 KINDS = {"ShipmentsFunction": "shipment", "ReturnsFunction": "return", "CancellationsFunction": "cancellation"}  # post-sale
 QUEUE_FUNCTIONS = {**KINDS, "DocumentsFunction": "document"}  # every function fed by an SQS queue, and its kind
-SYNC_FUNCTIONS = ("WebhooksFunction", "ReconciliationFunction", "TrackingFunction")  # the deferred payments' sync items
+# The event path: the deferred payments' sync items, and the sync queue between them
+SYNC_FUNCTIONS = ("WebhooksFunction", "SyncFunction", "ReconciliationFunction", "TrackingFunction")
 DAY = 24 * 3600
 # CloudWatch Logs' allowed retention periods (PutRetentionPolicy), in days
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]
@@ -41,8 +43,9 @@ def target(value: dict) -> str:
     return value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0]
 
 
-def test_the_queue_functions_are_the_three_post_sale_kinds_and_documents():
-    assert set(queue_functions()) == set(QUEUE_FUNCTIONS)  # a new queue function needs its kind here (and its IAM prefixes)
+def test_the_queue_functions_are_the_three_post_sale_kinds_documents_and_the_sync_queue():
+    # a new queue function needs its kind here (and its IAM prefixes)
+    assert set(queue_functions()) == set(QUEUE_FUNCTIONS) | {"SyncFunction"}
 
 
 def test_every_function_is_a_queue_function_or_a_sync_function():
@@ -71,13 +74,21 @@ TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"
 READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem"}
 
 
+def roles_for(parameters: dict[str, str]) -> dict[str, dict]:
+    """Each function's IAM role as SAM makes it (policy templates expanded) for these parameter values (conditional
+    statements kept or dropped as CloudFormation would), by function logical id."""
+    translated = TEMPLATE.translate("s3://placeholder/code.zip", parameters, "eu-west-1")
+    resources, stack = translated["Resources"], StackValues(translated, parameters)
+    functions = TEMPLATE.of_type("AWS::Serverless::Function")
+    return {
+        lid: stack.without_conditions(resources[target(resources[lid]["Properties"]["Role"])]["Properties"]) for lid in functions
+    }
+
+
 @pytest.fixture(scope="module")
 def roles() -> dict[str, dict]:
-    """Each function's IAM role as SAM makes it (policy templates expanded), by function logical id."""
-    translated = TEMPLATE.translate("s3://placeholder/code.zip", {}, "eu-west-1")
-    resources = translated["Resources"]
-    functions = TEMPLATE.of_type("AWS::Serverless::Function")
-    return {lid: resources[target(resources[lid]["Properties"]["Role"])]["Properties"] for lid in functions}
+    """Each function's IAM role, with the parameters' defaults."""
+    return roles_for({})
 
 
 def statements(role: dict) -> list[dict]:
@@ -137,6 +148,8 @@ def test_a_function_writes_only_its_own_items_and_reads_the_applied_events_of_ev
         for action in TABLE_ACTIONS:
             assert may(role, action, f"hokodo-postsale.{other}#6f1ed002") == (action in READ_ACTIONS)
             assert not may(role, action, f"hokodo-postsale.{other}.rejections#oms-1")
+    for action in TABLE_ACTIONS:  # what the bundle applied per deferred payment, read for an action left in doubt
+        assert may(role, action, "hokodo-postsale.sync#defpay-1") == (action == "dynamodb:GetItem")
     look_alikes = [f"hokodo-postsale.{kind}s#1", f"hokodo-postsale.{kind}x.rejections#1", f"x.hokodo-postsale.{kind}#1", "app#1"]
     for key in look_alikes:
         assert not any(may(role, action, key) for action in TABLE_ACTIONS), key
@@ -200,10 +213,18 @@ def test_documents_reaches_only_its_bucket_reading_and_tagging_objects(roles):
         assert object_level == (actions(statement) != ["s3:ListBucket"])
 
 
+SYNC_ITEM_ACTIONS = {
+    "WebhooksFunction": {"dynamodb:UpdateItem"},  # puts a notified deferred payment on the watch list
+    "SyncFunction": {"dynamodb:GetItem", "dynamodb:UpdateItem"},  # the watermark and its lease
+    "ReconciliationFunction": set(),  # reads the watch list through its index only
+    "TrackingFunction": {"dynamodb:UpdateItem"},  # adds what the bundle applied
+}
+
+
 @pytest.mark.parametrize("function_id", SYNC_FUNCTIONS)
 def test_the_sync_functions_reach_only_the_sync_items(roles, function_id):
     role = roles[function_id]
-    granted = {"dynamodb:UpdateItem"} | ({"dynamodb:GetItem"} if function_id != "TrackingFunction" else set())
+    granted = SYNC_ITEM_ACTIONS[function_id]
     for action in TABLE_ACTIONS:
         assert may(role, action, "hokodo-postsale.sync#defpay-1") == (action in granted), action
     kinds = [*QUEUE_FUNCTIONS.values()]
@@ -221,8 +242,9 @@ def test_the_sync_functions_reach_only_the_sync_items(roles, function_id):
 @pytest.mark.parametrize(
     ("function_id", "secrets"),
     [
-        ("WebhooksFunction", {"HokodoApiKeySecret", "WebhookUrlSecret"}),
-        ("ReconciliationFunction", {"HokodoApiKeySecret"}),
+        ("WebhooksFunction", {"WebhookUrlSecret"}),  # never Hokodo's API key: it only queues
+        ("SyncFunction", {"HokodoApiKeySecret"}),
+        ("ReconciliationFunction", set()),
         ("TrackingFunction", set()),
     ],
 )
@@ -233,21 +255,34 @@ def test_the_sync_functions_read_only_their_secrets(roles, function_id, secrets)
     assert all(len(references(s["Resource"])) == 1 for s in statements_)
 
 
-def test_only_webhooks_and_reconciliation_publish_and_only_to_the_bus(roles):
+def test_only_the_sync_function_publishes_and_only_to_the_bus(roles):
     publishers = set()
     for function_id, role in roles.items():
         for statement in by_service(role).get("events", []):
             assert actions(statement) == ["events:PutEvents"]
             assert statement["Resource"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
             publishers.add(function_id)
-    assert publishers == {"WebhooksFunction", "ReconciliationFunction"}
+    assert publishers == {"SyncFunction"}
 
 
-def test_tracking_sends_only_to_its_dlq_and_reads_only_the_tables_stream(roles):
+@pytest.mark.parametrize(
+    ("function_id", "queues"),
+    [
+        ("WebhooksFunction", {"SyncQueue"}),
+        ("SyncFunction", {"SyncDeadLetterQueue"}),
+        ("ReconciliationFunction", {"SyncQueue"}),
+        ("TrackingFunction", {"TrackingDeadLetterQueue", "SyncQueue"}),
+    ],
+)
+def test_the_sync_functions_send_only_to_the_sync_queue_or_their_dlq(roles, function_id, queues):
+    statements_ = by_service(roles[function_id])["sqs"]  # SAM's SQSSendMessagePolicy, or a stream's OnFailure queue
+    assert all(actions(s) in (["sqs:SendMessage*"], ["sqs:SendMessage"]) for s in statements_)
+    assert set().union(*(references(s["Resource"]) for s in statements_)) == queues
+
+
+def test_tracking_reads_only_the_tables_stream(roles):
     role = roles["TrackingFunction"]
     assert set(by_service(role)) == {"dynamodb", "sqs"}
-    for statement in by_service(role)["sqs"]:
-        assert references(statement["Resource"]) == {"TrackingDeadLetterQueue"}
     # What SAM adds for a DynamoDB event: logs, and reading streams (this managed policy allows any stream).
     assert sorted(arn.rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]) == [
         "AWSLambdaBasicExecutionRole",

@@ -24,10 +24,13 @@ class UnknownIntrinsic(LookupError):
 
 
 class Resolver:
-    def __init__(self, *, stack_name: str, region: str, parameters: dict[str, str], conditions: dict[str, Any]):
+    def __init__(
+        self, *, stack_name: str, region: str, parameters: dict[str, str], conditions: dict[str, Any], stack_id: str | None = None
+    ):
         self.parameters = dict(parameters)
         self.pseudo = {
             "AWS::StackName": stack_name,
+            "AWS::StackId": stack_id or f"arn:aws:cloudformation:{region}:{ACCOUNT_ID}:stack/{stack_name}/local",
             "AWS::Region": region,
             "AWS::AccountId": ACCOUNT_ID,
             "AWS::Partition": "aws",
@@ -83,6 +86,8 @@ class Resolver:
             "Fn::Sub": self._sub,
             "Fn::If": lambda a: self._resolve(a[1] if self.condition(a[0]) else a[2]),
             "Fn::Join": lambda a: a[0].join(str(i) for i in self._resolve(a[1])),
+            "Fn::Split": lambda a: str(self._resolve(a[1])).split(a[0]),
+            "Fn::Select": lambda a: self._resolve(a[1])[int(self._resolve(a[0]))],
             "Fn::ToJsonString": lambda a: json.dumps(self._resolve(a), separators=(",", ":")),
         }
 

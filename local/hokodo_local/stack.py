@@ -339,7 +339,10 @@ def create_stack(
     }
     stack = Stack(name=STACK_NAME, endpoint=moto.endpoint)
     values = template.parameter_values(parameters)
-    resolver = Resolver(stack_name=STACK_NAME, region=REGION, parameters=values, conditions=translated.get("Conditions", {}))
+    stack_id = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackId"]
+    resolver = Resolver(
+        stack_name=STACK_NAME, region=REGION, parameters=values, conditions=translated.get("Conditions", {}), stack_id=stack_id
+    )
     _read_queues(moto, stack, created, visibility_timeout, resolver)
     _read_tables(moto, stack, resources, created, resolver)
     _read_event_buses(moto, stack, resources, created, resolver, event_source=values.get("EventSource"))

@@ -31,8 +31,14 @@ def test_conditions_and_no_value(resolver):
 
 @pytest.mark.parametrize(
     "value",
-    [{"Ref": "Unknown"}, {"Fn::GetAtt": ["Queue", "QueueName"]}, {"Fn::Select": [0, ["a"]]}, {"Fn::Sub": "${Nope.Arn}"}],
+    [{"Ref": "Unknown"}, {"Fn::GetAtt": ["Queue", "QueueName"]}, {"Fn::Cidr": ["10.0.0.0/16", 1, 8]}, {"Fn::Sub": "${Nope.Arn}"}],
 )
 def test_what_it_cannot_evaluate_is_named_not_passed_on(resolver, value):
     with pytest.raises(UnknownIntrinsic):
         resolver.resolve(value)
+
+
+def test_select_and_split_take_the_stack_ids_uuid(resolver):
+    """What the template derives short, deterministic names from (the documents bucket, the schedule, FIFO queues)."""
+    uuid_of_stack = {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    assert resolver.resolve({"Fn::Join": ["-", ["hokodo-documents", uuid_of_stack]]}) == "hokodo-documents-local"

@@ -133,7 +133,7 @@ class _SyncBatch:
         if isinstance(request, InvalidMessage):
             return self._dead_letter(record, request, log)
         dp, check_drift = request.deferred_payment_id, request.reason == "reconciliation"
-        log |= {"deferred_payment_id": dp, "reason": request.reason}
+        log |= {"deferred_payment_id": dp, "requested_by": request.reason}
         with self._lock:  # records of one deferred payment run in order, on one thread
             if dp in self._synced and (self._synced[dp] or not check_drift):
                 return {"synced": "by an earlier request of this batch"}
