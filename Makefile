@@ -44,13 +44,14 @@ demo: install
 local: install
 	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve)
 
-## make chaos: the local stack under faults (SEED, EVENTS, FAULT_RATE); one key=value line, exit 1 if anything is
-## lost, applied twice, missed or published twice (docs/reliability.md)
+## make chaos: the local stack under faults (SEED, EVENTS, FAULT_RATE, PROFILE=default|sparse); one key=value line, exit 1
+## if anything is lost, applied twice, missed or published twice (docs/reliability.md)
 SEED ?= 1
 EVENTS ?= 1000
 FAULT_RATE ?= 0.1
+PROFILE ?= default
 chaos: install
-	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE)
+	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE) --profile $(PROFILE)
 
 ## make dead-letters QUEUE=ShipmentsDeadLetterQueue / make redrive QUEUE=…: the runbook's DLQ steps against a running
 ## `make local` (redrive is what SQS's StartMessageMoveTask does: back to the source queue)

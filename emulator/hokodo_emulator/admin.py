@@ -87,6 +87,10 @@ class AdminClient:
         """The order's payout items: `awaiting_document` until an invoice is uploaded, then `payable`."""
         return self._call("GET", f"orders/{order_id}/payout_items")
 
+    def order_documents(self, order_id: str) -> list:
+        """Every document uploaded to the order, oldest first (as `document()` shows each)."""
+        return self._call("GET", f"orders/{order_id}/documents")
+
     def add_webhook_faults(self, *faults: dict) -> None:
         """One-shot: `{"drop": True}` loses the next notification, `{"duplicate": True}` sends it twice; each may name a
         `deferred_payment`."""

@@ -156,6 +156,10 @@ def _payout_items(app: EmulatorParts, req: Request, order_id: str) -> Response:
     return Response(200, app.state.payout_items(order_id))
 
 
+def _order_documents(app: EmulatorParts, req: Request, order_id: str) -> Response:
+    return Response(200, [d.to_admin(req.base_url) for d in app.state.order_documents(order_id)])
+
+
 def _document(app: EmulatorParts, req: Request, doc_id: str) -> Response:
     return Response(200, app.state.document(doc_id).to_admin(req.base_url))
 
@@ -229,6 +233,7 @@ _ROUTES: tuple[tuple[tuple[str, ...], dict[str, Callable[..., Response]]], ...] 
     (("webhooks", "rates"), {"PUT": _webhook_rates}),
     (("documents", "*"), {"GET": _document}),
     (("orders", "*", "payout_items"), {"GET": _payout_items}),
+    (("orders", "*", "documents"), {"GET": _order_documents}),
     (("faults",), {"GET": _get_faults, "PUT": _put_faults, "DELETE": _delete_faults}),
     (("faults", "next"), {"POST": _add_faults}),
     (("idempotency",), {"GET": _get_idempotency, "PUT": _put_idempotency, "DELETE": _forget_idempotency_keys}),

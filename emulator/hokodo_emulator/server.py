@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import traceback
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from . import admin_api, api
+from .clock import iso
 from .idempotency import MAX_KEY_LENGTH, Stored, fingerprint
 from .parts import EmulatorParts
 from .web import Request, Response, detail, not_found
@@ -211,6 +213,7 @@ class Handler(BaseHTTPRequestHandler):
                 "status": None,
                 "replayed": False,
                 "fault": None,
+                "at": iso(datetime.now(UTC)),  # arrival, wall clock (never the emulator's advanced clock)
             }
         )
         fault = app.faults.take(req.path)

@@ -230,6 +230,13 @@ class State:
                 raise NotFound(order_id)
             return [dict(item) for item in self._payout_items.get(order_id, [])]
 
+    def order_documents(self, order_id: str) -> list[Document]:
+        """Every document uploaded to an order, oldest first (what Hokodo's dashboard shows of it)."""
+        with self.lock:
+            if order_id not in self._orders:
+                raise NotFound(order_id)
+            return sorted((d for d in self._documents.values() if d.order_id == order_id), key=lambda d: d.created)
+
     def document(self, doc_id: str, order_id: str | None = None) -> Document:
         with self.lock:
             doc = self._documents.get(doc_id)

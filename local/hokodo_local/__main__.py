@@ -75,7 +75,12 @@ class Command(threading.Thread):
 
             try:
                 self.exit_code = run(
-                    sys.stdout, seed=args.seed, events=args.events, fault_rate=args.fault_rate, on_stack=self.session.attach
+                    sys.stdout,
+                    seed=args.seed,
+                    events=args.events,
+                    fault_rate=args.fault_rate,
+                    profile=args.profile,
+                    on_stack=self.session.attach,
                 )
             except BaseException as exc:  # handed to the main thread
                 self.error = exc
@@ -131,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     chaos.add_argument("--events", type=int, default=1000, help="inputs, over at least 100 deferred payments (default 1000)")
     chaos.add_argument(
         "--fault-rate", type=float, default=0.1, help="share of Hokodo requests and notifications faulted (default 0.1)"
+    )
+    chaos.add_argument(
+        "--profile",
+        choices=("default", "sparse"),
+        default="default",
+        help="how the emulator reads Hokodo: the guide's way, or as sparsely as public evidence shows (default: default)",
     )
     for name, text in (("dead-letters", "show a DLQ's messages with their reasons"), ("redrive", "move a DLQ's messages back")):
         operator = commands.add_parser(name, help=f"{text} (a running `make local`, or --endpoint)")

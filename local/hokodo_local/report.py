@@ -15,8 +15,8 @@ from .stream_event_source import StreamInvocation
 
 LEDGER_FIELDS = (
     ("authorisation", "authorisation"),
-    ("protected_captures", "protected captures"),
-    ("unprotected_captures", "unprotected captures"),
+    ("protected_captures", "protected captures (net of refunds)"),
+    ("unprotected_captures", "unprotected captures (net of refunds)"),
     ("refunds", "refunds"),
     ("voided_authorisation", "voided"),
     ("expired_authorisation", "expired"),
@@ -157,10 +157,12 @@ class Printer:
         currency = dp.get("currency", "GBP")
         self.line(f"   order {label}: {dp['id']}  status {dp['status']}")
         for key, title in LEDGER_FIELDS:
-            self.line(f"     {title:<22}{money(dp[key], currency)}")
+            self.line(f"     {title:<40}{money(dp.get(key) or 0, currency)}")  # a profile may show a zero as null
+        gross = sum(dp.get(key) or 0 for key in ("protected_captures", "unprotected_captures", "refunds"))
+        self.line(f"     {'captured in all (gross: refunds included)':<40}{money(gross, currency)}")
 
     def ledger_summary(self, label: str, dp: dict) -> None:
-        moved = ", ".join(f"{title} {dp[key]}" for key, title in LEDGER_FIELDS if dp[key])
+        moved = ", ".join(f"{title} {dp[key]}" for key, title in LEDGER_FIELDS if dp.get(key))
         self.line(f"   order {label}: status {dp['status']}; {moved or 'nothing'}")
 
     def dead_letter(self, letter: DeadLetter) -> None:

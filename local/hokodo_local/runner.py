@@ -126,6 +126,7 @@ class Delivery:
 
     function: str  # logical id
     invocation: Invocation | StreamInvocation | HttpInvocation | ScheduledInvocation
+    started: float = 0.0  # time.time() when its event source began (a poll, a request, a schedule): the order they ran in
 
 
 class FunctionPoller:
@@ -147,8 +148,9 @@ class FunctionPoller:
         )
 
     def poll_once(self) -> Delivery | None:
+        started = time.time()
         invocation = self.source.poll_once(self.container.context())
-        return Delivery(self.function.logical_id, invocation) if invocation else None
+        return Delivery(self.function.logical_id, invocation, started) if invocation else None
 
     def busy(self) -> bool:
         """A message visible or in flight (a failed record comes back after its visibility timeout)."""
@@ -181,8 +183,9 @@ class StreamPoller:
         )
 
     def poll_once(self) -> Delivery | None:
+        started = time.time()
         invocation = self.source.poll_once(self.container.context())
-        return Delivery(self.function.logical_id, invocation) if invocation else None
+        return Delivery(self.function.logical_id, invocation, started) if invocation else None
 
     def busy(self) -> bool:
         return False  # a failed batch is delivered again at the next poll
@@ -274,14 +277,15 @@ class Runner:
         route_key = f"{route.method} {route.path}"
 
         def invoke(event: dict, context: Any) -> Any:
+            started = time.time()
             try:
                 result = container(event, context)
             except Exception as exc:
-                self._on_delivery(Delivery(route.function, HttpInvocation(route_key, None, "", exc)))
+                self._on_delivery(Delivery(route.function, HttpInvocation(route_key, None, "", exc), started))
                 raise
             status = result.get("statusCode") if isinstance(result, dict) else 200
             body = result.get("body", "") if isinstance(result, dict) else json.dumps(result)
-            self._on_delivery(Delivery(route.function, HttpInvocation(route_key, status, body or "")))
+            self._on_delivery(Delivery(route.function, HttpInvocation(route_key, status, body or ""), started))
             return result
 
         return Route(route.method, route.path, invoke, container.context)
@@ -304,11 +308,12 @@ class Runner:
         """What the schedule does when it fires: invoke its function with its Input, now."""
         container = self.containers[schedule.function]
         event = schedule.event()
+        started = time.time()
         try:
             invocation = ScheduledInvocation(schedule.name, event, response=container(event, container.context()))
         except Exception as exc:  # as Scheduler's RetryPolicy allows: the next run tries again
             invocation = ScheduledInvocation(schedule.name, event, error=exc)
-        delivery = Delivery(schedule.function, invocation)
+        delivery = Delivery(schedule.function, invocation, started)
         self._on_delivery(delivery)
         return delivery
 

@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TextIO
 
 from .local_stack import LocalStack
@@ -58,6 +59,7 @@ class DemoResult:
     payout_items: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # label -> {"before": [...], "after": [...]}
     notifications: list[dict] = field(default_factory=list)  # the emulator's webhook log
     events: list[dict] = field(default_factory=list)  # what was published to the bus, in order
+    step_events: dict[int, list[dict]] = field(default_factory=dict)  # step -> what reached the bus during it
     rule_deliveries: dict[str, list[dict]] = field(default_factory=dict)  # the template's rules: rule -> events its queue got
     reconciliation: Any = None  # what the scheduled function returned
     dead_letters: list[DeadLetter] = field(default_factory=list)
@@ -154,7 +156,7 @@ class Demo:
         self.show_ledger("B", b)
 
         self.step("A bad message: an amount as a float (money is integer minor units)")
-        self.send(SHIPMENTS, {"event_id": "oms-ship-B-1", "deferred_payment_id": b, "amount": 100.5})
+        self.send(SHIPMENTS, {"event_id": "oms-ship-B-2", "deferred_payment_id": b, "amount": 100.5})
 
         self.step("Orders C and D: part of each ships; the rest stays authorised")
         self.send(
@@ -235,23 +237,29 @@ class Demo:
 
     def deliver(self) -> None:
         """Run the functions until their queues and stream are done, wait for the notifications Hokodo sends, then show
-        every invocation, what reached Hokodo, what was published to the bus and what reached the DLQs."""
+        what happened, in the order it happened: every invocation, each request that reached Hokodo and each notification
+        Hokodo sent; then what was published to the bus and what reached the DLQs."""
         dlq_depths = self._dlq_depths()
         self.local.runner.settle()
         if self._await_notifications():
-            self.local.runner.settle()  # ledger tracking reads the webhooks' writes too (and leaves them)
+            self.local.runner.settle()  # what the notifications queued: the sync function reads and publishes
+        happened: list[tuple[float, Callable[[], None]]] = []
         for delivery in self.deliveries.take():
-            self.printer.delivery(delivery)
+            happened.append((delivery.started, lambda d=delivery: self.printer.delivery(d)))
         for webhook in self._new_webhooks():
-            self.printer.notification(webhook, self._label(webhook.get("deferred_payment")))
+            label = self._label(webhook.get("deferred_payment"))
+            happened.append((_epoch(webhook.get("at")), lambda w=webhook, lb=label: self.printer.notification(w, lb)))
         requests = self.local.admin.requests()
         for request in requests[self._requests_seen :]:
-            self.printer.hokodo_request(request)
+            happened.append((_epoch(request.get("at")), lambda r=request: self.printer.hokodo_request(r)))
+        for _, show in sorted(happened, key=lambda h: h[0]):
+            show()
         if len(requests) == self._requests_seen:
             self.printer.line("   Hokodo: no request")
         self._requests_seen = len(requests)
         for event in self.local.published():
             self.result.events.append(event)
+            self.result.step_events.setdefault(self._step, []).append(event)
             self.printer.event(event, self._label(event["detail"].get("deferred_payment_id")))
         for logical_id, depth in self._dlq_depths().items():
             if depth > dlq_depths[logical_id]:
@@ -358,6 +366,14 @@ class Demo:
             )
             for q in dead_letter_queues(self.local)
         }
+
+
+def _epoch(iso: str | None) -> float:
+    """An ISO 8601 instant (the emulator's logs, on the wall clock) as time.time() seconds; unknown: last."""
+    try:
+        return datetime.fromisoformat(iso or "").timestamp()
+    except ValueError:
+        return float("inf")
 
 
 def dead_letter_queues(local: LocalStack) -> list[Queue]:

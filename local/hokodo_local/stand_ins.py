@@ -29,6 +29,7 @@ STOOD_IN_BY_THE_RUNNER = {
     "AWS::ApiGatewayV2::Api": "served by the local HTTP API (payload format 2.0 events to the function)",
     "AWS::ApiGatewayV2::Stage": "served by the local HTTP API (no throttling)",
     "AWS::Scheduler::Schedule": "run by the local stack: `serve` every --reconcile-every seconds, the demo on demand",
+    "AWS::Lambda::EventInvokeConfig": "as configured: the local stack invokes a scheduled function once per run, never retried",
 }
 NOT_EMULATED_WHY = {
     "AWS::CloudWatch::Alarm": "no CloudWatch metrics locally",

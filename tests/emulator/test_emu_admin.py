@@ -102,6 +102,8 @@ def test_requests_log_shape(api, admin, dp):
     api.get(f"payment/deferred_payments/{dp['id']}?expand=x")
     api.post(f"payment/deferred_payments/{dp['id']}/void", json={"amount": 1}, headers={"Idempotency-Key": "v"})
     log = admin.requests()
+    arrivals = [entry.pop("at") for entry in log]  # wall clock, in arrival order
+    assert arrivals == sorted(arrivals) and all(a.endswith("Z") for a in arrivals)
     assert log == [
         {
             "method": "GET",

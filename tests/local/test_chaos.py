@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from hokodo_local.chaos import run
 
 
-def test_a_small_chaos_run_loses_nothing_and_applies_nothing_twice():
+@pytest.mark.parametrize("profile", ["default", "sparse"])
+def test_a_small_chaos_run_loses_nothing_and_applies_nothing_twice(profile):
     out = io.StringIO()
-    code = run(out, seed=11, events=200, fault_rate=0.1)
+    code = run(out, seed=11, events=200, fault_rate=0.1, profile=profile)
     summary = dict(pair.split("=", 1) for pair in out.getvalue().split())
     assert code == 0, out.getvalue()
     assert int(summary["events"]) >= 200 and int(summary["faults"]) > 0 and int(summary["duplicates"]) > 0

@@ -66,22 +66,24 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert {i["status"] for i in payout_items["before"]} == {"awaiting_document"}
     assert [i["status"] for i in payout_items["after"]] == ["payable"] * len(payout_items["before"]) == ["payable", "payable"]
 
-    # Hokodo's notifications reached the webhook route (200), except D's expiry, lost on the way.
+    # Hokodo's notifications reached the webhook route and were queued for their sync (202), except D's expiry, lost.
     notifications = [(label[w["deferred_payment"]], w["reason"], w["status"], w["error"]) for w in result.notifications]
     assert sorted(notifications) == sorted(
         [
-            ("A", "status_change", 200, None),
-            ("B", "status_change", 200, None),
-            ("C", "status_change", 200, None),
-            ("D", "status_change", 200, None),
-            ("C", "expiration", 200, None),
+            ("A", "status_change", 202, None),
+            ("B", "status_change", 202, None),
+            ("C", "status_change", 202, None),
+            ("D", "status_change", 202, None),
+            ("C", "expiration", 202, None),
             ("D", "expiration", None, "dropped"),
-            ("A", "clawback", 200, None),
+            ("A", "clawback", 202, None),
         ]
     )
 
-    # Each fact Hokodo shows was published to the bus once, by the webhooks function or by the reconciliation.
-    published = Counter((e["detail-type"], label[e["detail"]["deferred_payment_id"]], amount(e)) for e in result.events)
+    # Each fact Hokodo shows was published to the bus once: after the bundle's own actions, a notification, or the
+    # reconciliation, whichever came first.
+    ledger_facts = [e for e in result.events if e["detail-type"] != "Deferred Payment Status Changed"]
+    published = Counter((e["detail-type"], label[e["detail"]["deferred_payment_id"]], amount(e)) for e in ledger_facts)
     assert published == Counter(
         {
             ("Deferred Payment Captured", "A", 40_000): 1,
@@ -98,13 +100,27 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
         }
     )
     assert len({e["detail"]["id"] for e in result.events}) == len(result.events)
+    # B was first seen accepted (its void), then captured: its one status change. A, C and D were first seen captured.
+    changes = [e["detail"] for e in result.events if e["detail-type"] == "Deferred Payment Status Changed"]
+    assert [(label[c["deferred_payment_id"]], c["old_status"], c["new_status"]) for c in changes] == [
+        ("B", "accepted", "captured")
+    ]
+    # The bundle's own actions reached the bus within their step, without waiting for a notification or the schedule:
+    # A's refund under step 6, B's void of the rest under step 8.
+    in_step = {
+        step: [(e["detail-type"], label[e["detail"]["deferred_payment_id"]], amount(e)) for e in events]
+        for step, events in result.step_events.items()
+    }
+    assert ("Deferred Payment Refunded", "A", 15_000) in in_step[6]
+    assert ("Deferred Payment Voided", "B", 15_000) in in_step[8]
+    assert in_step[13] == [("Deferred Payment Expired", "D", 15_000)]  # D's lost expiry, by the reconciliation
     assert all(e["source"] == "hokodo.postsale" for e in result.events)
     expired = {
         label[e["detail"]["deferred_payment_id"]]: e["detail"] for e in result.events if e["detail-type"].endswith("Expired")
     }
     assert expired["C"]["final_status"] == expired["D"]["final_status"] == "captured"
     # D's expiry came from the reconciliation (its notification was lost), run once with the schedule's input.
-    assert result.reconciliation["watched"] == 4 and result.reconciliation["published"]["Deferred Payment Expired"] == 1
+    assert result.reconciliation == {"watched": 4, "queued": 4}
     assert "hokodo-postsale.reconciliation" in out.getvalue()
     # The template's sample rule sent finance's queue the expiries and the clawback.
     [(rule, delivered)] = result.rule_deliveries.items()
@@ -123,6 +139,6 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert "not available" not in out.getvalue()
 
 
-def amount(event: dict) -> int:
+def amount(event: dict) -> int | None:
     detail = event["detail"]
-    return detail.get("expired_amount") or detail.get("clawback_amount") or detail["amount"]
+    return detail.get("expired_amount") or detail.get("clawback_amount") or detail.get("amount")

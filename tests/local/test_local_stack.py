@@ -64,7 +64,7 @@ def test_each_sqs_event_becomes_a_disabled_mapping_with_the_templates_batch_size
         (function_id, properties["Queue"]["Fn::GetAtt"][0], int(resolve(properties["BatchSize"])))
         for function_id, properties in events_of_type("SQS")
     }
-    assert len(expected) == 4
+    assert len(expected) == 5  # shipments, returns, cancellations, documents, sync
     assert {(m.function, m.queue, m.batch_size) for m in local.stack.mappings} == expected
     assert all(m.report_batch_item_failures for m in local.stack.mappings)
     states = {m["State"] for m in local.moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]}
@@ -102,12 +102,15 @@ def test_functions_get_the_environment_moto_resolved_plus_the_secrets(local):
         if mapping is not None:
             dlq_name = env["DEAD_LETTER_QUEUE_URL"].rsplit("/", 1)[-1]
             assert dlq_name == local.stack.dead_letter_queue(local.stack.queues[mapping.queue]).name
-    webhooks, reconciliation = local.stack.functions["WebhooksFunction"], local.stack.functions["ReconciliationFunction"]
+    webhooks, sync = local.stack.functions["WebhooksFunction"], local.stack.functions["SyncFunction"]
     assert webhooks.environment["WEBHOOK_SECRET"] == local.stack.secrets["WebhookUrlSecret"].arn
     bus = local.stack.event_buses["EventBus"]
-    for function in (webhooks, reconciliation):  # EventBusName: !GetAtt EventBus.Name, resolved by moto
-        assert function.environment["EVENT_BUS_NAME"] == bus.name == f"{local.stack.name}-hokodo"
-        assert function.environment["EVENT_SOURCE"] == resolve({"Ref": "EventSource"})
+    # EventBusName: !GetAtt EventBus.Name, resolved by moto; the sync function alone publishes
+    assert sync.environment["EVENT_BUS_NAME"] == bus.name == f"{local.stack.name}-hokodo"
+    assert sync.environment["EVENT_SOURCE"] == resolve({"Ref": "EventSource"})
+    for logical_id in ("WebhooksFunction", "ReconciliationFunction", "TrackingFunction"):
+        url = local.stack.functions[logical_id].environment["SYNC_QUEUE_URL"]  # AWS's form of it, as moto resolves !Ref
+        assert url.rsplit("/", 1)[-1] == local.stack.queues["SyncQueue"].name
     assert local.stack.unresolved == []
 
 
@@ -159,6 +162,7 @@ def test_only_what_is_really_not_emulated_is_listed_as_such_and_the_rest_is_stoo
         "WebhookHttpApi",
         "WebhookHttpApiApiGatewayDefaultStage",  # SAM's $default stage of the HTTP API
         "ReconciliationFunctionSchedule",  # what the ScheduleV2 event becomes
+        "ReconciliationFunctionEventInvokeConfig",  # the runner never retries a scheduled run
         "DocumentsBucket",
         "IdempotencyTable",
     }
@@ -175,11 +179,15 @@ def test_a_message_sent_to_a_queue_reaches_its_function_and_hokodo(local):
         QueueUrl=queue.url, MessageBody=json.dumps({"event_id": "stack-1", "deferred_payment_id": dp, "amount": 2_500})
     )
     deliveries = local.runner.settle()
-    assert [d.function for d in deliveries if d.function not in ("DocumentsFunction", "TrackingFunction")] == [
-        "ShipmentsFunction"
+    # the shipment; the idempotency table's stream (what was applied) to ledger tracking, which asks for its sync
+    assert [d.function for d in deliveries if d.function != "DocumentsFunction"] == [
+        "ShipmentsFunction",
+        "TrackingFunction",
+        "SyncFunction",
     ]
-    assert "TrackingFunction" in [d.function for d in deliveries]  # the idempotency table's stream: what was applied
     assert local.admin.get_deferred_payment(dp)["protected_captures"] == 2_500
+    [captured] = local.published()  # on the bus within the same settle: no notification, no reconciliation
+    assert (captured["detail-type"], captured["detail"]["amount"]) == ("Deferred Payment Captured", 2_500)
 
 
 def test_background_pollers_deliver_and_stop(local):

@@ -137,7 +137,7 @@ def test_the_templates_route_is_served_and_a_wrong_secret_looks_like_no_route(lo
     )
     unknown = {"data": {"order": {"deferred_payment": {"id": "defpay-NotKnownToHokodo0000000"}}}}
     answer = httpx.post(local.notification_url(), json=unknown, timeout=30)
-    assert (answer.status_code, answer.json()) == (200, {"published": 0})  # the handler answered
+    assert (answer.status_code, answer.json()) == (202, {"message": "Accepted"})  # the handler answered: queued for sync
     for url in (local.notification_url() + "x", f"{local.api_url}/webhooks/hokodo/wrong", f"{local.api_url}/elsewhere"):
         answer = httpx.post(url, json=unknown, timeout=30)
         assert (answer.status_code, answer.json()) == (404, {"message": "Not Found"})
@@ -149,11 +149,11 @@ def test_the_schedule_runs_the_function_with_the_templates_input(local):
     [schedule] = local.stack.schedules
     event = TEMPLATE.resources["ReconciliationFunction"]["Properties"]["Events"]["Schedule"]["Properties"]
     assert (schedule.function, schedule.expression) == ("ReconciliationFunction", parameter_default("ReconciliationSchedule"))
-    assert schedule.name == f"{local.stack.name}-reconciliation" and schedule.enabled
+    assert schedule.name.startswith("hokodo-reconciliation-") and len(schedule.name) <= 64 and schedule.enabled
     assert schedule.event() == json.loads(event["Input"])
     delivery = local.runner.run_schedule(schedule)
     assert isinstance(delivery.invocation, ScheduledInvocation) and delivery.invocation.error is None
-    assert {"watched", "published"} <= set(delivery.invocation.response)
+    assert set(delivery.invocation.response) == {"watched", "queued"}
 
 
 def test_in_serve_the_schedule_runs_every_few_seconds_and_stops_with_the_runner(local, deliveries):
@@ -213,7 +213,7 @@ def test_in_serve_hokodos_notification_through_the_route_ends_on_the_bus(serving
     local = serving
     local.published()
     dp = local.admin.create_deferred_payment(50_000, notification_url=local.notification_url())["id"]
-    local.admin.clawback(dp, 1_234)  # Hokodo notifies the route; the webhooks function reads the deferred payment back
+    local.admin.clawback(dp, 1_234)  # Hokodo notifies the route; the webhooks function queues it, the sync publishes
 
     def clawbacks():
         return [e for e in local.published() if e["detail-type"] == "Deferred Payment Clawback"]
@@ -222,4 +222,4 @@ def test_in_serve_hokodos_notification_through_the_route_ends_on_the_bus(serving
     assert (event["source"], event["detail"]["deferred_payment_id"]) == (parameter_default("EventSource"), dp)
     assert event["detail"]["clawback_amount"] == 1_234
     [webhook] = [w for w in local.admin.webhooks() if w["deferred_payment"] == dp]
-    assert webhook["status"] == 200
+    assert webhook["status"] == 202

@@ -38,12 +38,16 @@ class HokodoError(PostSaleError):
         detail: object = None,
         action: str = "",
         retry_after: float | None = None,
+        unknown: bool = False,
     ):
         super().__init__(message)
         self.status = status
         self.detail = detail
         self.action = action
         self.retry_after = retry_after  # seconds, from Hokodo's Retry-After (429, 503), when it sent one
+        # The request reached Hokodo and nothing says whether it was applied (a timeout after sending, a lost
+        # connection, a 5xx other than 503, an answer that is not the documented one, a key conflict).
+        self.outcome_unknown = unknown
 
 
 class HokodoUnavailable(HokodoError, TransientError):
@@ -85,6 +89,12 @@ class HokodoProtocolError(HokodoError, PermanentError):
 class OutcomeUndecidable(PermanentError):
     """An action whose outcome was left in doubt long ago, and which Hokodo's totals cannot decide: another sender moved
     the same total. Dead-lettered with what to check; never sent blind."""
+
+
+class OutcomeInDoubt(HokodoError, PermanentError):
+    """A request reached Hokodo, no answer says whether it was applied, and the endpoint's Idempotency-Key handling is not
+    documented (order documents): it is not sent again blind. Dead-lettered for the operator to check at Hokodo; a
+    redrive sends it once."""
 
 
 class InvalidIdentifier(PermanentError):

@@ -14,6 +14,7 @@ from ..runner.batch import QueueFunction  # first: Powertools' batch module load
 # isort: on
 
 import os
+from collections.abc import Callable
 from typing import TypedDict
 
 import boto3
@@ -21,7 +22,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from ..contracts.document_drops import DocumentDrop, document_fields, parse_notification
-from ..errors import HokodoProtocolError
+from ..errors import HokodoProtocolError, OutcomeInDoubt
 from ..hokodo.models import OrderDocument
 from ..runner.actions import ApplyContext
 from ..settings import Settings
@@ -60,8 +61,10 @@ class DocumentUploader:
                     f"{drop.location}: Hokodo's deferred payment {drop.target} names no order; nothing was uploaded",
                     action="get_deferred_payment",
                 )
-            document = ctx.perform(
-                "upload",
+            document = self._upload(
+                ctx,
+                order_id,
+                drop.filename,
                 lambda key: hokodo.upload_document(
                     order_id,
                     file=spooled.file,
@@ -73,7 +76,6 @@ class DocumentUploader:
                     metadata=fields.metadata,
                     idempotency_key=key,
                 ),
-                OrderDocument,
             )
         ctx.checkpoint()  # the upload is never repeated, whatever happens to the verification or the tag
         self._verify(ctx, drop, document, fields.amount, spooled.size)
@@ -90,6 +92,20 @@ class DocumentUploader:
             "version_id": spooled.version_id,
             "tag": TAG if tagged else None,
         }
+
+    @staticmethod
+    def _upload(ctx: ApplyContext, order_id: str, filename: str, send: Callable[[str], OrderDocument]) -> OrderDocument:
+        """Upload once. An upload that reached Hokodo without an answer is never sent again blind (OutcomeInDoubt): Hokodo
+        may have stored it, and may not honour Idempotency-Key on documents. The operator checks, then redrives or not."""
+        try:
+            return ctx.perform("upload", send, OrderDocument)
+        except OutcomeInDoubt as doubt:
+            raise OutcomeInDoubt(
+                f"{doubt}. Check at Hokodo whether order {order_id} holds {filename}: if it does, delete this message; "
+                "if not, redrive it (it is then uploaded once)",
+                status=doubt.status,
+                action=doubt.action,
+            ) from doubt
 
     @staticmethod
     def _verify(ctx: ApplyContext, drop: DocumentDrop, document: OrderDocument, amount: int | None, size: int) -> None:

@@ -33,6 +33,7 @@ from ..errors import (
     HokodoUnavailable,
     IdempotencyKeyConflict,
     InvalidIdentifier,
+    OutcomeInDoubt,
     TransientError,
 )
 from .models import DeferredPayment, OrderDocument, PostSaleEvent
@@ -183,6 +184,7 @@ class HokodoClient:
             action="upload_document",
             parse=OrderDocument.model_validate,
             attempt_seconds=max(self._timeout_seconds, _UPLOAD_SECONDS),
+            resend_when_unknown=False,  # whether the documents endpoint honours Idempotency-Key is not documented
             data=fields,
             files={"file": (filename, file, content_type)},
             headers={"Idempotency-Key": idempotency_key, "Content-Type": f"multipart/form-data; boundary={boundary}"},
@@ -218,25 +220,42 @@ class HokodoClient:
         action: str,
         parse: Callable[[Any], T],
         attempt_seconds: float | None = None,
+        resend_when_unknown: bool = True,
         **kwargs: Any,
     ) -> T:
         """Attempts of one request, under the same Idempotency-Key, until Hokodo's documented answer, a
         definitive error, `max_attempts`, or the deadline. A protocol error is retried like a transient one
         (Hokodo may have applied the request); after `max_attempts` it is raised as it is: permanent, so it is
-        dead-lettered."""
+        dead-lettered. Without `resend_when_unknown` (an endpoint whose Idempotency-Key handling is undocumented),
+        an attempt that reached Hokodo and got no answer that says whether it was applied is never sent again:
+        OutcomeInDoubt."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 return self._attempt(method, path, action, parse, kwargs, at_most=attempt_seconds)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing reached Hokodo
+                error: HokodoError = HokodoUnavailable(
+                    f"Hokodo {action}: could not connect ({type(exc).__name__})", action=action
+                )
             except httpx.TimeoutException as exc:
-                error: HokodoError = HokodoUnavailable(f"Hokodo {action}: timed out ({type(exc).__name__})", action=action)
+                error = HokodoUnavailable(
+                    f"Hokodo {action}: no answer in time ({type(exc).__name__})", action=action, unknown=True
+                )
             except httpx.TransportError as exc:
-                error = HokodoUnavailable(f"Hokodo {action}: connection failed ({type(exc).__name__})", action=action)
+                error = HokodoUnavailable(f"Hokodo {action}: connection lost ({type(exc).__name__})", action=action, unknown=True)
             except httpx.DecodingError:
                 error = HokodoProtocolError(f"Hokodo {action} answered with a body that could not be decoded", action=action)
             except (TransientError, HokodoProtocolError) as exc:
                 error = exc  # type: ignore[assignment]  # every TransientError raised by an attempt is a HokodoError
+            if error.outcome_unknown and not resend_when_unknown:
+                raise OutcomeInDoubt(
+                    f"{error}: the request may have been applied, and whether Hokodo honours its Idempotency-Key here is not "
+                    "documented, so it is not sent again blind",
+                    status=error.status,
+                    detail=error.detail,
+                    action=action,
+                ) from error
             delay = self._retry_delay(attempt, error)
             if delay is None:
                 raise self._given_up(error, attempt)
@@ -247,7 +266,7 @@ class HokodoClient:
         that SQS redelivers it to an invocation with time to retry, rather than dead-lettered now."""
         if isinstance(error, HokodoProtocolError) and attempt < self._max_attempts:
             message = f"{error} (not retried: no time left in this invocation)"
-            unsettled = HokodoUnavailable(message, status=error.status, detail=error.detail, action=error.action)
+            unsettled = HokodoUnavailable(message, status=error.status, detail=error.detail, action=error.action, unknown=True)
             unsettled.__cause__ = error
             return unsettled
         return error
@@ -323,7 +342,7 @@ def parse_response(response: httpx.Response, action: str, parse: Callable[[Any],
 def _protocol_error(response: httpx.Response, action: str, what: str) -> HokodoProtocolError:
     body = _excerpt(response)
     message = f"Hokodo {action} answered {response.status_code} {what}: {body}"
-    return HokodoProtocolError(message, status=response.status_code, detail=body, action=action)
+    return HokodoProtocolError(message, status=response.status_code, detail=body, action=action, unknown=True)
 
 
 def error_from_response(response: httpx.Response, action: str) -> HokodoError:
@@ -345,11 +364,12 @@ def error_from_response(response: httpx.Response, action: str) -> HokodoError:
         return HokodoAuthenticationFailed(message, **kwargs)
     if status == 409 or (400 <= status < 500 and _IDEMPOTENCY_KEY.search(text)):
         conflict = "a conflict on the Idempotency-Key: a request under this key may have been applied, so it is never sent again"
-        return IdempotencyKeyConflict(f"{message} ({conflict} under another key)", **kwargs)
+        return IdempotencyKeyConflict(f"{message} ({conflict} under another key)", **kwargs, unknown=True)
     if status == 404:
         return DeferredPaymentNotFound(message, **kwargs)
     if status == 408 or status >= 500:
-        return HokodoUnavailable(message, **kwargs)
+        # 408 (the request was not wholly taken) and 503 (the service refused it) applied nothing; another 5xx may have
+        return HokodoUnavailable(message, **kwargs, unknown=status not in (408, 503))
     return HokodoRejected(message, **kwargs)
 
 

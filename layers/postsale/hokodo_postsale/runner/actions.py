@@ -18,14 +18,7 @@ from typing import Any, TypedDict, TypeVar
 from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
-from ..errors import (
-    HokodoProtocolError,
-    HokodoRefused,
-    HokodoUnavailable,
-    IdempotencyKeyConflict,
-    OutcomeUndecidable,
-    PostSaleError,
-)
+from ..errors import HokodoRefused, OutcomeUndecidable, PostSaleError
 from ..hokodo.client import HokodoClient
 from ..hokodo.models import PostSaleEvent
 from ..settings import Settings
@@ -40,8 +33,6 @@ _DECIDED_BY_TOTALS: dict[str, tuple[str, Callable[[int], dict[str, int]]]] = {
     "refund": ("refunded", lambda amount: {"refunds": amount, "protected_captures": -amount}),
     "void": ("voided", lambda amount: {"voided_authorisation": amount, "authorisation": -amount}),
 }
-# Answers that leave a request's outcome unknown: Hokodo may have applied it.
-_IN_DOUBT = (HokodoUnavailable, HokodoProtocolError, IdempotencyKeyConflict)
 
 
 class AppliedAction(TypedDict):
@@ -111,7 +102,8 @@ class ApplyContext:
             self._state.generation = self._store.advance_generation(self._event_id, generation)
             raise _failed(refused, action, self.applied) from None
         except PostSaleError as error:
-            if isinstance(error, _IN_DOUBT) and action in _DECIDED_BY_TOTALS and action not in self._state.doubts:
+            unknown = getattr(error, "outcome_unknown", False)  # Hokodo may have applied it
+            if unknown and action in _DECIDED_BY_TOTALS and action not in self._state.doubts:
                 self._store.record_doubt(self._event_id, action, attempted_at)
                 self._state.doubts[action] = attempted_at
             raise _failed(error, action, self.applied) from None
