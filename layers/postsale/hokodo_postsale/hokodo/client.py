@@ -229,7 +229,7 @@ class HokodoClient:
         dead-lettered. Without `resend_when_unknown` (an endpoint whose Idempotency-Key handling is undocumented),
         an attempt that reached Hokodo and got no answer that says whether it was applied is never sent again:
         OutcomeInDoubt."""
-        attempt = 0
+        attempt, unknown = 0, False
         while True:
             attempt += 1
             try:
@@ -256,8 +256,10 @@ class HokodoClient:
                     detail=error.detail,
                     action=action,
                 ) from error
+            unknown |= error.outcome_unknown
             delay = self._retry_delay(attempt, error)
             if delay is None:
+                error.outcome_unknown = unknown  # any attempt may have been applied, not only the last
                 raise self._given_up(error, attempt)
             self._sleep(delay)
 
