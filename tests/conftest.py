@@ -52,7 +52,9 @@ PROFILES = ["default", "sparse"]
 SPARSE_ALONE = {
     "no-event-ids": {"event_ids": False},
     "newest-first": {"events_order": "newest_first"},
-    "own-type-names": {"event_type_names": {"capture_remaining": "capture_remaining", "void_remaining": "void_remaining", "expiration": "expiry"}},
+    "own-type-names": {
+        "event_type_names": {"capture_remaining": "capture_remaining", "void_remaining": "void_remaining", "expiration": "expiry"}
+    },
     "no-events": {"events_field": False},
     "null-totals": {"null_zero_totals": True},
     "no-clawback-change": {"changes_clawback": False},

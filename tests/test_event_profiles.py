@@ -52,7 +52,9 @@ def test_each_fact_is_published_once_with_the_same_id_under_every_reading_of_hok
 
     # someone else captures 5000 (no status change: no notification); the reconciliation finds it, and the drift
     httpx.post(
-        f"{emulator.api_url}payment/deferred_payments/{DP}/capture", json={"amount": 5_000}, headers={"Authorization": f"Token {API_KEY}"}
+        f"{emulator.api_url}payment/deferred_payments/{DP}/capture",
+        json={"amount": 5_000},
+        headers={"Authorization": f"Token {API_KEY}"},
     ).raise_for_status()
     notifications.reconcile()
     found = notifications.published()

@@ -17,7 +17,13 @@ ZERO = dict.fromkeys(("authorisation", "protected_captures", "unprotected_captur
 
 
 def event(kind: str, amount: int, at: str, **changes: int) -> dict:
-    return {"id": f"dpevt-{kind}-{at}", "type": kind, "created": f"2026-01-0{at}T10:00:00.000Z", "amount": amount, "changes": changes}
+    return {
+        "id": f"dpevt-{kind}-{at}",
+        "type": kind,
+        "created": f"2026-01-0{at}T10:00:00.000Z",
+        "amount": amount,
+        "changes": changes,
+    }
 
 
 # A history: 100000 authorised; capture 30000, capture 20000, refund 5000, void 10000, expiry of the remaining 40000,
@@ -161,7 +167,9 @@ def test_an_increase_the_events_cannot_split_from_the_last_publication_is_one_fa
     # published up to 40000 (say, from totals alone): no event boundary there, so 10000 more is one fact from totals
     facts, _ = ledger_facts(deferred_payment(HISTORY), {"captured": 40_000, "refunded": 5_000, "voided": 10_000})
     captured = [f for f in facts if f.detail_type == "Deferred Payment Captured"]
-    assert [(c.detail["amount"], c.detail["total_after"], c.detail["derived_from"]) for c in captured] == [(10_000, 50_000, "totals")]
+    assert [(c.detail["amount"], c.detail["total_after"], c.detail["derived_from"]) for c in captured] == [
+        (10_000, 50_000, "totals")
+    ]
 
 
 def test_a_total_lower_than_what_was_published_publishes_nothing_and_is_reported():

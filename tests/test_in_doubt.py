@@ -110,7 +110,9 @@ def test_an_in_doubt_capture_absent_from_hokodos_totals_is_sent_once(make_bundle
 def test_an_in_doubt_capture_the_totals_cannot_decide_is_dead_lettered_saying_what_to_check(make_bundle, hokodo, emulator):
     shipments, dp = park_in_doubt(make_bundle, hokodo, applied=True)
     httpx.post(  # another sender moves the same total meanwhile
-        f"{emulator.api_url}payment/deferred_payments/{dp}/capture", json={"amount": 5_000}, headers={"Authorization": f"Token {API_KEY}"}
+        f"{emulator.api_url}payment/deferred_payments/{dp}/capture",
+        json={"amount": 5_000},
+        headers={"Authorization": f"Token {API_KEY}"},
     ).raise_for_status()
     sent_before = len(captures(hokodo, dp))
     shipments.redrive()
@@ -134,7 +136,7 @@ def test_within_the_key_trust_an_in_doubt_capture_is_resent_under_its_key(make_b
 # -- a document upload that reached Hokodo without an answer -------------------------------------------------------
 @pytest.mark.parametrize("profile", ["default", "sparse"], indirect=True)
 @pytest.mark.parametrize("outcome", ["applied", "not-applied"])
-def test_an_upload_without_an_answer_is_parked_for_the_operator_never_sent_again_blind(make_documents, hokodo, outcome):
+def test_an_upload_without_an_answer_is_parked_for_the_operator_never_sent_again_blind(make_documents, hokodo, outcome):  # noqa: F811
     documents = make_documents()
     dp = hokodo.create_deferred_payment(100_000)
     hokodo.add_faults({"drop_after_apply" if outcome == "applied" else "drop": True, "path_contains": "/documents"})
@@ -153,7 +155,7 @@ def test_an_upload_without_an_answer_is_parked_for_the_operator_never_sent_again
 
 
 @pytest.mark.parametrize("profile", ["default", "sparse"], indirect=True)
-def test_an_upload_refused_with_503_is_retried_and_uploaded_once(make_documents, hokodo):
+def test_an_upload_refused_with_503_is_retried_and_uploaded_once(make_documents, hokodo):  # noqa: F811
     documents = make_documents()
     dp = hokodo.create_deferred_payment(100_000)
     hokodo.add_faults({"status": 503, "path_contains": "/documents"})

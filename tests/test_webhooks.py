@@ -46,7 +46,11 @@ def test_an_expiry_is_published_with_its_amount_and_final_status(make_bundle, no
     [expired] = published["Deferred Payment Expired"]
     remaining = 100_000 if refunded is None else 70_000
     assert (expired["expired_amount"], expired["final_status"], expired["deferred_payment_id"]) == (remaining, final_status, dp)
-    assert expired["currency"] == "GBP" and expired["order_id"].startswith("order-") and expired["id"] == fact_id(dp, f"expired\x1f{remaining}")
+    assert (
+        expired["currency"] == "GBP"
+        and expired["order_id"].startswith("order-")
+        and expired["id"] == fact_id(dp, f"expired\x1f{remaining}")
+    )
     assert expired["deferred_payment_number"].startswith("P-") and type(expired["expired_amount"]) is int
     if refunded is not None:
         assert [c["amount"] for c in published["Deferred Payment Captured"]] == [30_000]
@@ -93,7 +97,9 @@ def test_concurrent_syncs_of_one_deferred_payment_publish_each_fact_once(notific
     payload = payload_of(hokodo, dp)
     assert {notifications.post(payload).status_code for _ in range(4)} == {202}
     # four sync functions take the four requests at once (Lambda scales a queue's consumers out)
-    pollers = [threading.Thread(target=notifications.syncs.poll_once, args=(notifications.context("sync", 30),)) for _ in range(4)]
+    pollers = [
+        threading.Thread(target=notifications.syncs.poll_once, args=(notifications.context("sync", 30),)) for _ in range(4)
+    ]
     for poller in pollers:
         poller.start()
     for poller in pollers:

@@ -8,16 +8,22 @@ import io
 import json
 from collections import Counter
 
+import pytest
 from conftest import LEDGER_FIELDS, zero
-from hokodo_local.scenario import INVOICE_PDF, run_demo
+from hokodo_local.scenario import INVOICE_PDF, DemoResult, run_demo
 
 
-def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_dead_letter():
+@pytest.fixture(scope="module")
+def demo() -> tuple[DemoResult, str, dict[str, str]]:
+    """The demo, played once for this module's tests: its result, what it printed, and each deferred payment's label."""
     out = io.StringIO()
     # INFO, the template's default: Powertools configures its logger once per process, and other tests read its INFO lines.
     result = run_demo(out, log_level="INFO")
-    label = {dp: label for label, dp in result.deferred_payments.items()}
+    return result, out.getvalue(), {dp: label for label, dp in result.deferred_payments.items()}
 
+
+def test_the_ledgers_are_what_the_orders_messages_say(demo):
+    result, _, _ = demo
     a, b, c, d = (result.ledgers[x] for x in "ABCD")
     assert {k: a[k] for k in LEDGER_FIELDS} == {
         **zero(),
@@ -33,11 +39,15 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert {k: c[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 10_000, "expired_authorisation": 20_000}
     assert {k: d[k] for k in LEDGER_FIELDS} == {**zero(), "protected_captures": 5_000, "expired_authorisation": 15_000}
 
+
+def test_exactly_one_hokodo_call_per_business_event(demo):
+    result, _, _ = demo
+    a, b, c, d = (result.ledgers[x] for x in "ABCD")
     # Exactly one applied Hokodo call per business event: the duplicate shipment and the bad message sent nothing,
     # and the capture Hokodo answered with 503 was applied once, under one key, after the faults.
     applied = [r for r in result.hokodo_requests if r["method"] == "POST" and not r["fault"]]
     calls = [(r["method"], r["path"].rsplit("/", 2)[-2:], r["body"], r["status"]) for r in applied]
-    documents_call = calls.pop(2)
+    calls.pop(2)  # the invoice's upload
     assert calls[:6] == [
         ("POST", [a["id"], "capture"], {"amount": 40_000, "metadata": {"shipment": "SH-1"}}, 201),
         ("POST", [a["id"], "capture_remaining"], {}, 201),
@@ -52,9 +62,13 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert all(r["idempotency_key"] and not r["replayed"] for r in result.hokodo_requests if r["method"] == "POST")
     assert len({r["idempotency_key"] for r in result.hokodo_requests if r["path"].endswith(f"{b['id']}/capture")}) == 1
 
-    # The invoice: put into the bucket, uploaded once to order A, verified (read back), its S3 version tagged with the
-    # document's id, and order A's payout items no longer awaiting it.
-    assert documents_call[1] == [a["order"], "documents"] and documents_call[3] == 201
+
+def test_the_invoice_is_uploaded_once_verified_tagged_and_releases_the_payout_items(demo):
+    result, _, _ = demo
+    a = result.ledgers["A"]
+    applied = [r for r in result.hokodo_requests if r["method"] == "POST" and not r["fault"]]
+    documents_call = [(r["path"].rsplit("/", 2)[-2:], r["status"]) for r in applied if r["path"].endswith("/documents")][0]
+    assert documents_call == ([a["order"], "documents"], 201)
     [document] = result.documents
     assert document["key"] == f"invoices/{a['order']}/INV-A-1.pdf" and document["tag"] == document["document"]["id"]
     hokodo_document = document["document"]
@@ -66,6 +80,9 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert {i["status"] for i in payout_items["before"]} == {"awaiting_document"}
     assert [i["status"] for i in payout_items["after"]] == ["payable"] * len(payout_items["before"]) == ["payable", "payable"]
 
+
+def test_each_fact_reaches_the_bus_once_within_the_step_that_caused_it(demo):
+    result, out, label = demo
     # Hokodo's notifications reached the webhook route and were queued for their sync (202), except D's expiry, lost.
     notifications = [(label[w["deferred_payment"]], w["reason"], w["status"], w["error"]) for w in result.notifications]
     assert sorted(notifications) == sorted(
@@ -121,7 +138,7 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
     assert expired["C"]["final_status"] == expired["D"]["final_status"] == "captured"
     # D's expiry came from the reconciliation (its notification was lost), run once with the schedule's input.
     assert result.reconciliation == {"watched": 4, "queued": 4}
-    assert "hokodo-postsale.reconciliation" in out.getvalue()
+    assert "hokodo-postsale.reconciliation" in out
     # The template's sample rule sent finance's queue the expiries and the clawback.
     [(rule, delivered)] = result.rule_deliveries.items()
     assert rule == "ExpiriesAndClawbacksRule -> ExpiriesAndClawbacksQueue"
@@ -131,12 +148,36 @@ def test_the_demo_scenario_ends_with_the_expected_ledgers_documents_events_and_d
         ("Deferred Payment Expired", "D"),
     ]
 
+
+def test_the_bad_message_is_in_its_dlq_with_its_reason(demo):
+    result, out, _ = demo
     [letter] = result.dead_letters
     assert letter.queue == "ShipmentsDeadLetterQueue"
-    assert json.loads(letter.body)["amount"] == 100.5
+    assert json.loads(letter.body) | {"amount": None} == {
+        "event_id": "oms-ship-B-2",
+        "deferred_payment_id": result.deferred_payments["B"],
+        "amount": None,
+    }
+    assert json.loads(letter.body)["amount"] == 100.5  # its own event_id: not B's shipment, which was applied
     assert letter.error_type == "InvalidMessage"
     assert "amount: Input should be a valid integer" in letter.reason
-    assert "not available" not in out.getvalue()
+    assert "not available" not in out
+
+
+def test_each_step_prints_what_it_caused_in_the_order_it_happened(demo):
+    _, out, _ = demo
+    step = out.split("== 2. ")[1].split("\n== ")[0]
+    lines = [line.strip() for line in step.splitlines()]
+
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    # the shipment, its capture at Hokodo, Hokodo's notification and the webhook that took it, the stream, the sync, the bus
+    assert first("Lambda ShipmentsFunction") < first("/capture") < first("Lambda WebhooksFunction")
+    assert first("Lambda WebhooksFunction") < first("Lambda SyncFunction") < first("GET /v1/payment/deferred_payments")
+    assert first("Lambda TrackingFunction") < first("Lambda SyncFunction")
+    assert first("Hokodo notifies order A") > first("/capture")
+    assert lines[-1].startswith("bus: Deferred Payment Captured") and "amount 40000" in lines[-1]
 
 
 def amount(event: dict) -> int | None:
