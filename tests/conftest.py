@@ -290,6 +290,12 @@ def message(event_id: str, deferred_payment_id: str, **fields) -> dict:
     return {"event_id": event_id, "deferred_payment_id": deferred_payment_id, **fields}
 
 
+def capture_elsewhere(emulator, deferred_payment_id: str, amount: int) -> None:
+    """Someone other than the bundle (the merchant's dashboard, another integration) captures at Hokodo."""
+    url = f"{emulator.api_url}payment/deferred_payments/{deferred_payment_id}/capture"
+    httpx.post(url, json={"amount": amount}, headers={"Authorization": f"Token {API_KEY}"}).raise_for_status()
+
+
 def post_sale_calls(admin: AdminClient, deferred_payment_id: str | None = None) -> list[dict]:
     """Requests that reached the emulator's post-sale endpoints and were applied (not replays, not faults)."""
     return [

@@ -8,9 +8,8 @@ import base64
 import json
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import API_KEY, ledger, message
+from conftest import capture_elsewhere, ledger, message
 from notifications_support import payload_of
 from test_documents import BUCKET, drop, make_documents, uploads  # noqa: F401 - make_documents is a fixture
 
@@ -34,11 +33,6 @@ def text(value: str | dict, **names: str) -> str:
     return value
 
 
-def capture(emulator, deferred_payment_id: str, amount: int) -> None:
-    url = f"{emulator.api_url}payment/deferred_payments/{deferred_payment_id}/capture"
-    httpx.post(url, json={"amount": amount}, headers={"Authorization": f"Token {API_KEY}"}).raise_for_status()
-
-
 def test_the_corpus_has_at_least_60_cases_of_every_kind():
     functions = {load(p)["function"] for p in CASES}
     assert len(CASES) >= 60 and functions == {"shipments", "returns", "cancellations", "documents", "webhooks"}
@@ -50,7 +44,7 @@ def test_a_bad_message_is_dead_lettered_with_its_reason_and_its_neighbour_applie
     bundle = make_bundle(case["function"], policy="partial_leave_open")
     dp = hokodo.create_deferred_payment(100_000)["id"]
     if case["function"] == "returns":
-        capture(emulator, dp, 50_000)
+        capture_elsewhere(emulator, dp, 50_000)
     before = ledger(hokodo, dp)
     bundle.send(text(case["body"], dp=dp), message("good-neighbour", dp, **NEIGHBOUR[case["function"]]))
     [invocation] = bundle.run()

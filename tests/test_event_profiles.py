@@ -10,9 +10,8 @@ import io
 import json
 import logging
 
-import httpx
 import pytest
-from conftest import API_KEY, PROFILES, SPARSE_ALONE, message
+from conftest import PROFILES, SPARSE_ALONE, capture_elsewhere, message
 from hokodo_postsale.events.facts import fact_id
 from hokodo_postsale.observability import logger as layer_logger
 
@@ -51,11 +50,7 @@ def test_each_fact_is_published_once_with_the_same_id_under_every_reading_of_hok
     assert facts_of(clawbacks) == [("Deferred Payment Clawback", 700, fact_id(DP, "clawed_back\x1f700"))]
 
     # someone else captures 5000 (no status change: no notification); the reconciliation finds it, and the drift
-    httpx.post(
-        f"{emulator.api_url}payment/deferred_payments/{DP}/capture",
-        json={"amount": 5_000},
-        headers={"Authorization": f"Token {API_KEY}"},
-    ).raise_for_status()
+    capture_elsewhere(emulator, DP, 5_000)
     notifications.reconcile()
     found = notifications.published()
     assert [f for f in facts_of(found) if not f[0].endswith("Drift Detected")] == [

@@ -9,7 +9,7 @@ import time
 
 import httpx
 import pytest
-from conftest import API_KEY, ledger, message, zero
+from conftest import API_KEY, capture_elsewhere, ledger, message, zero
 from test_documents import PDF, drop, make_documents  # noqa: F401 - make_documents is a fixture
 
 DAY = 24 * 3600
@@ -109,11 +109,7 @@ def test_an_in_doubt_capture_absent_from_hokodos_totals_is_sent_once(make_bundle
 
 def test_an_in_doubt_capture_the_totals_cannot_decide_is_dead_lettered_saying_what_to_check(make_bundle, hokodo, emulator):
     shipments, dp = park_in_doubt(make_bundle, hokodo, applied=True)
-    httpx.post(  # another sender moves the same total meanwhile
-        f"{emulator.api_url}payment/deferred_payments/{dp}/capture",
-        json={"amount": 5_000},
-        headers={"Authorization": f"Token {API_KEY}"},
-    ).raise_for_status()
+    capture_elsewhere(emulator, dp, 5_000)
     sent_before = len(captures(hokodo, dp))
     shipments.redrive()
     shipments.run()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from conftest import PROFILES, REGION, message
+from conftest import PROFILES, REGION, capture_elsewhere, message
 
 pytestmark = pytest.mark.parametrize("profile", PROFILES, indirect=True)
 
@@ -76,20 +76,13 @@ def test_every_applied_action_is_tracked_once_whatever_the_stream_repeats(make_b
 
 
 def test_drift_between_what_the_bundle_sent_and_hokodos_ledger_is_published_once(make_bundle, notifications, hokodo, emulator):
-    import httpx
-    from conftest import API_KEY
-
     shipments = make_bundle("shipments", policy="partial_leave_open")
     dp = hokodo.create_deferred_payment(100_000)["id"]
     shipments.send(message("ship-1", dp, amount=30_000))
     shipments.run()
     notifications.track()
     # someone else (the merchant's dashboard, another integration) captures 5000 on the same deferred payment
-    httpx.post(
-        f"{emulator.api_url}payment/deferred_payments/{dp}/capture",
-        json={"amount": 5_000},
-        headers={"Authorization": f"Token {API_KEY}"},
-    ).raise_for_status()
+    capture_elsewhere(emulator, dp, 5_000)
     notifications.reconcile()
     [drift] = [e["detail"] for e in notifications.published() if e["detail-type"] == "Deferred Payment Drift Detected"]
     assert drift["sent_by_bundle"]["captured"] == 30_000 and drift["at_hokodo"]["captured"] == 35_000

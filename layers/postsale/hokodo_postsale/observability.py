@@ -86,3 +86,9 @@ def queued(count: int) -> None:
     """Syncs requested on the sync queue (`SyncsQueued`): by notifications, applied actions and the reconciliation."""
     with _lock:
         metrics.add_metric(name="SyncsQueued", unit=MetricUnit.Count, value=count)
+
+
+def watched(count: int) -> None:
+    """Deferred payments on the reconciliation's watch list at a run (`OpenDeferredPayments`: 0 is a value too)."""
+    with _lock:
+        metrics.add_metric(name="OpenDeferredPayments", unit=MetricUnit.Count, value=count)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import boto3
 from aws_lambda_powertools import Logger
 
+from .. import observability
 from ..settings import Settings
 from .sync_requests import SyncRequests, sync_requests
 from .watermark import WatermarkStore
@@ -25,6 +26,7 @@ class Reconciliation:
         the queue refuses some: the run fails (alarm), and the next one asks again."""
         watched = self._store.open_deferred_payments()
         queued = self._requests.request(watched, "reconciliation", workers=_SENDERS)
+        observability.watched(len(watched))
         report = {"watched": len(watched), "queued": queued}
         logger.info("reconciliation queued", extra=report)
         return report
