@@ -215,6 +215,9 @@ SAMPLES = {
         "DocumentsQueue",
         "6d0b1c4f-8e5a-4f2b-9d9c-4a5b6c7d8e9f",
     ),
+    "sync-request.json": message(
+        "SyncQueue", "7e1c2d5a-9f6b-4a3c-8e0d-5b6c7d8e9fa0", deferred_payment_id=DP, reason="notification"
+    ),
     "webhook.json": webhook(NOTIFICATION),
     "reconciliation.json": {"source": "hokodo-postsale.reconciliation"},
     "tracking.json": stream_completed_record(),

@@ -12,6 +12,7 @@ from conftest import ROOT, ledger, zero
 from hokodo_postsale.contracts.document_drops import DocumentDrop, parse_notification
 from hokodo_postsale.contracts.messages import CancellationMessage, ReturnMessage, ShipmentMessage, parse_message
 from hokodo_postsale.events.notifications import deferred_payment_id
+from hokodo_postsale.events.sync_requests import SyncRequest
 from hokodo_postsale.events.tracking import applied_actions
 
 spec = importlib.util.spec_from_file_location("generate_events", ROOT / "events" / "generate.py")
@@ -36,6 +37,9 @@ def test_sqs_samples_carry_their_bodys_md5_and_pass_their_contract(name):
             and drop.key == f"invoices/{generate.ORDER}/INV 1001.pdf"
             and drop.doc_type == "invoice"
         )
+    elif name == "sync-request.json":
+        request = SyncRequest.model_validate_json(record["body"])
+        assert (request.deferred_payment_id, request.reason) == (generate.DP, "notification")
     else:
         message = parse_message(CONTRACTS[name.split("-")[0].split(".")[0]], record["body"])
         assert message.deferred_payment_id == generate.DP
@@ -54,3 +58,13 @@ def test_the_shipment_sample_is_applied_by_the_real_handler(make_bundle, hokodo)
     event = json.loads((ROOT / "events" / "shipment.json").read_text())
     assert shipments.app.lambda_handler(event, shipments.context()) == {"batchItemFailures": []}
     assert ledger(hokodo, generate.DP) == {**zero(), "authorisation": 50_000, "protected_captures": 100_000}
+
+
+def test_the_sync_request_sample_is_synced_by_the_real_handler(notifications, hokodo):
+    hokodo.create_deferred_payment(150_000, id=generate.DP)
+    hokodo.clawback(generate.DP, 2_500)
+    event = json.loads((ROOT / "events" / "sync-request.json").read_text())
+    handler = notifications.sync_function.lambda_handler
+    assert handler(event, notifications.context("sync", 30)) == {"batchItemFailures": []}
+    [clawback] = notifications.published(settle=False)
+    assert (clawback["detail-type"], clawback["detail"]["clawback_amount"]) == ("Deferred Payment Clawback", 2_500)
