@@ -35,6 +35,9 @@ How the stack is made (stack.py), from template.yaml rather than from a list kep
    schedules (their expression and Input) run on demand (Runner.run_schedule: the demo) or every
    `--reconcile-every` seconds (`serve`). Only the alarms (no metrics) and the TLS-only bucket policy (the local
    endpoints are plain HTTP) are not emulated: Stack.not_emulated lists them, Stack.stood_in_for the rest.
+7. Each function's AWS calls (and its event source mapping's) are evaluated against its own role as the translated
+   template gives it, before they reach moto (iam.py: moto's own IAM enforcement cannot read those roles); a denied
+   call fails its invocation with AccessDenied, naming the function, the action, the resource and why.
 
 Local differences from AWS, on purpose:
 - source queues get VisibilityTimeout 2 s (template: 200 s), so a redelivery shows while you watch;
@@ -48,5 +51,6 @@ Modules: template.py (read/translate template.yaml), stack.py (moto server + the
 stand_ins.py (what moto's CloudFormation skips), runner.py (handlers loaded fresh with their environment,
 pollers, routes, schedules), local_stack.py (all of it started and stopped together), scenario.py (the demo),
 serve.py, report.py (printing), sqs_event_source.py, stream_event_source.py, http_api.py and lambda_context.py
-(Lambda's SQS and DynamoDB stream event sources, API Gateway's HTTP API, the Lambda context; also used by tests).
+(Lambda's SQS and DynamoDB stream event sources, API Gateway's HTTP API, the Lambda context; also used by tests),
+iam.py (each call evaluated against its function's role).
 """

@@ -58,6 +58,11 @@ class Session:
         if local is not None:
             local.halt()
 
+    @property
+    def local(self) -> LocalStack | None:
+        with self._lock:
+            return self._local
+
 
 class Command(threading.Thread):
     """`demo` or `serve`, in a thread of its own; what it raised is kept for the main thread."""
@@ -98,12 +103,25 @@ class Command(threading.Thread):
                 from .scenario import run_demo
 
                 run_demo(sys.stdout, **options)
+                self._print_permissions()
             else:
                 from .serve import run_serve
 
                 run_serve(sys.stdout, interval=args.interval, reconcile_every=args.reconcile_every, **options)
         except BaseException as exc:  # handed to the main thread
             self.error = exc
+
+    def _print_permissions(self) -> None:
+        """What each function used, every call evaluated against its own role in template.yaml (iam.py)."""
+        from .report import Printer
+
+        local = self.session.local
+        if local is None or local.permissions is None:
+            return
+        printer = Printer(sys.stdout)
+        printer.heading("AWS calls of each function, all allowed by its own role in template.yaml (checked locally)")
+        for line in local.permissions.table().splitlines():
+            printer.line(f"   {line}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
 def _outcome(error: BaseException | None) -> int:
     if error is None:
         return 0
+    from .iam import PermissionDenied
+
+    if isinstance(error, PermissionDenied):  # a function's role does not allow a call it made: say which
+        print(error, file=sys.stderr)
+        return 1
     if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
         print(f"{error.strerror}: choose another port (or none: a free one is picked)", file=sys.stderr)
         return 1

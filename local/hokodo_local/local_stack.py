@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from hokodo_emulator import Emulator
 from hokodo_emulator.admin import AdminClient
 
+from . import iam
 from .runner import Delivery, Runner, patched_environ, runtime_environment
 from .stack import EventBus, HttpRoute, MotoServer, Stack, create_stack
 from .template import SamTemplate
@@ -37,6 +38,9 @@ class LocalStack:
     `runtime_env` is added to every function's environment for the stack's lifetime (besides moto's
     endpoint, region and fake credentials). `api_port` is the local HTTP API's (0: a free one).
     `function_stdout`, when given, receives what the functions print (their log stream), instead of stdout.
+    `check_permissions` (default): each function's AWS calls are evaluated against its own role in the template
+    (iam.py); a denied call fails its invocation, and leaving the `with` block raises `iam.PermissionDenied` listing
+    every denied call. `permissions` holds every decision.
     """
 
     def __init__(
@@ -51,6 +55,7 @@ class LocalStack:
         runtime_env: dict[str, str] | None = None,
         on_delivery: Callable[[Delivery], None] | None = None,
         function_stdout: TextIO | None = None,
+        check_permissions: bool = True,
     ):
         self.template = template or SamTemplate.load()
         self.api_key = f"local-{secrets.token_hex(12)}"
@@ -62,6 +67,8 @@ class LocalStack:
         self._runtime_env = runtime_env or {}
         self._on_delivery = on_delivery
         self._function_stdout = function_stdout
+        self._check_permissions = check_permissions
+        self.permissions: iam.Permissions | None = None
         self._cleanup = ExitStack()
         self.admin: AdminClient | None = None
         self.stack: Stack | None = None
@@ -122,6 +129,8 @@ class LocalStack:
         self.stack = create_stack(
             self.moto, self.template, self.parameters, api_key=self.api_key, visibility_timeout=self._visibility_timeout
         )
+        if self._check_permissions:  # before the runner: the functions' cold starts are theirs too
+            self.permissions = self._cleanup.enter_context(iam.enforcing(iam.Permissions.of_stack(self.stack)))
         self.sqs = self.moto.client("sqs")
         self.runner = Runner(
             self.stack,
@@ -164,8 +173,15 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
         self.close()
+        # A denied call fails its invocation, which the function's event source may retry or park: whatever the block
+        # then raised (or nothing), the denial is what to see.
+        if self.permissions is None or isinstance(exc, Halted | iam.PermissionDenied) or not isinstance(exc, Exception | None):
+            return
+        denied = self.permissions.denied()
+        if denied:
+            raise iam.PermissionDenied(denied) from exc
 
 
 def _forget_powertools_clients() -> None:

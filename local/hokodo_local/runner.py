@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from . import iam
 from .http_api import LocalHttpApi, Route
 from .lambda_context import LocalLambdaContext
 from .sqs_event_source import Invocation, SqsEventSource
@@ -65,10 +66,10 @@ def load_handler(function: Function) -> Callable[[dict, Any], Any]:
     environment, since module-level setup (settings, clients) reads it then."""
     from aws_lambda_powertools.utilities import parameters
 
-    with _INVOCATION, patched_environ(function.environment):
+    with _INVOCATION, patched_environ(function.environment), iam.acting_as(function.logical_id):  # its role's, from init on
         parameters.clear_caches()  # Powertools keeps one Secrets Manager client per process; a new container has none
         module = import_fresh(function.source.handler_file, function.logical_id)
-    return getattr(module, function.source.handler_name)
+    return iam.as_function(function.logical_id, getattr(module, function.source.handler_name))
 
 
 def import_fresh(path: str | os.PathLike, label: str) -> Any:
@@ -90,11 +91,29 @@ class Container:
         self.function = function
         self.handler = load_handler(function)
         self._stdout = stdout
+        self._parameter_providers: dict[str, Any] = {}
 
     def __call__(self, event: dict, context: Any) -> Any:
         printed = redirect_stdout(self._stdout) if self._stdout is not None else nullcontext()
-        with _INVOCATION, patched_environ(self.function.environment), printed:
+        with _INVOCATION, patched_environ(self.function.environment), printed, self._own_parameter_providers():
             return self.handler(event, context)
+
+    @contextmanager
+    def _own_parameter_providers(self) -> Iterator[None]:
+        """Powertools Parameters keeps its providers (a Secrets Manager client, its cache) in one dict per process, where
+        Lambda gives each execution environment its own: this container's are put there while it runs (one invocation at
+        a time), so that each function reads its secrets itself, with its own role (iam.py), as on AWS."""
+        from aws_lambda_powertools.utilities.parameters.base import DEFAULT_PROVIDERS
+
+        others = dict(DEFAULT_PROVIDERS)
+        DEFAULT_PROVIDERS.clear()
+        DEFAULT_PROVIDERS.update(self._parameter_providers)
+        try:
+            yield
+        finally:
+            self._parameter_providers = dict(DEFAULT_PROVIDERS)
+            DEFAULT_PROVIDERS.clear()
+            DEFAULT_PROVIDERS.update(others)
 
     def context(self) -> LocalLambdaContext:
         return LocalLambdaContext(
@@ -149,7 +168,8 @@ class FunctionPoller:
 
     def poll_once(self) -> Delivery | None:
         started = time.time()
-        invocation = self.source.poll_once(self.container.context())
+        with iam.acting_as(self.function.logical_id, iam.EVENT_SOURCE_MAPPING):  # Lambda's poller uses the function's role
+            invocation = self.source.poll_once(self.container.context())
         return Delivery(self.function.logical_id, invocation, started) if invocation else None
 
     def busy(self) -> bool:
@@ -184,7 +204,8 @@ class StreamPoller:
 
     def poll_once(self) -> Delivery | None:
         started = time.time()
-        invocation = self.source.poll_once(self.container.context())
+        with iam.acting_as(self.function.logical_id, iam.EVENT_SOURCE_MAPPING):  # reads, and sends to OnFailure, as the function
+            invocation = self.source.poll_once(self.container.context())
         return Delivery(self.function.logical_id, invocation, started) if invocation else None
 
     def busy(self) -> bool:

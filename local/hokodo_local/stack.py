@@ -285,6 +285,8 @@ class Stack:
     stood_in_for: dict[str, str] = field(default_factory=dict)  # logical id -> what the local stack does in moto's place
     not_emulated: dict[str, str] = field(default_factory=dict)  # logical id -> resource type (why: stand_ins.NOT_EMULATED_WHY)
     unresolved: list[str] = field(default_factory=list)  # environment variables left out: they refer to what is not emulated
+    translated: dict[str, Any] = field(default_factory=dict, repr=False)  # the template as created (SAM translated)
+    resolver: Resolver | None = field(default=None, repr=False)  # the template's intrinsics, as this stack resolves them
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         return next((q for q in self.queues.values() if q.arn == arn), None)
@@ -337,12 +339,13 @@ def create_stack(
         for r in cloudformation.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
         if r.get("LogicalResourceId")
     }
-    stack = Stack(name=STACK_NAME, endpoint=moto.endpoint)
+    stack = Stack(name=STACK_NAME, endpoint=moto.endpoint, translated=translated)
     values = template.parameter_values(parameters)
     stack_id = cloudformation.describe_stacks(StackName=STACK_NAME)["Stacks"][0]["StackId"]
     resolver = Resolver(
         stack_name=STACK_NAME, region=REGION, parameters=values, conditions=translated.get("Conditions", {}), stack_id=stack_id
     )
+    stack.resolver = resolver
     _read_queues(moto, stack, created, visibility_timeout, resolver)
     _read_tables(moto, stack, resources, created, resolver)
     _read_event_buses(moto, stack, resources, created, resolver, event_source=values.get("EventSource"))
