@@ -134,7 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, text in (("dead-letters", "show a DLQ's messages with their reasons"), ("redrive", "move a DLQ's messages back")):
         operator = commands.add_parser(name, help=f"{text} (a running `make local`, or --endpoint)")
-        operator.add_argument("queue", help="a queue URL, or a part of its name (e.g. ShipmentsDeadLetterQueue)")
+        operator.add_argument(
+            "queue",
+            nargs="?",
+            help="a DLQ's short name (shipments, returns, ...), its logical id, or its URL; none: list the DLQs",
+        )
         operator.add_argument("--endpoint", help="moto server's endpoint (default: the running `make local`'s)")
     return parser
 
