@@ -49,8 +49,10 @@ lint: install $(CHECKOV_STAMP)
 build: install
 	$(BIN)/sam build
 
-# Ctrl-C (or SIGTERM) is how `make local` ends: the CLI then stops everything and exits 130 (143). The recipe's
-# shell waits for it (trap) and reports that clean stop as success, not as "make: *** [local] Error 130".
+# Ctrl-C is how `make local` ends. The terminal sends SIGINT to make, the recipe's shell and the CLI: the CLI stops
+# everything (no process or port left) and exits 130; the shell waits for it (trap) and reports that clean stop as
+# success, so make prints no "*** [local] Error 130"; make itself was interrupted, and exits 130 as any interrupted make
+# does (tried: GNU Make 4.3). A SIGTERM to the CLI alone (kill <pid>) stops it the same way, and make exits 0.
 define stoppable
 @echo '$(1)'; trap : INT TERM; $(1); code=$$?; case $$code in 130|143) exit 0;; *) exit $$code;; esac
 endef
@@ -77,7 +79,7 @@ chaos: install
 ## make dead-letters QUEUE=shipments: a DLQ's messages with their reasons (no QUEUE: the DLQs)
 ## make redrive QUEUE=shipments: a DLQ's messages back to their source queue
 dead-letters redrive: install
-	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local $@ $(QUEUE)
+	@PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local $@ $(QUEUE)
 
 # moto, the emulator and each function in a process of its own; a few minutes on 2 cores.
 ## make bench: docs/performance.md's figures, as ratios against their targets, into bench/results.json

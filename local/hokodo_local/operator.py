@@ -12,16 +12,20 @@ queue URL. The endpoint is the running `make local`'s (it writes .local-stack/en
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any, TextIO
 
 from .stack import aws_client
 from .template import ROOT, SamTemplate
 
-ENDPOINTS_FILE = ROOT / ".local-stack" / "endpoints.json"
+# Where `make local` leaves its endpoints for these commands (and its functions' log beside it); another path in
+# HOKODO_LOCAL_ENDPOINTS keeps stacks run side by side (the tests' CLIs) apart.
+ENDPOINTS_FILE = Path(os.environ.get("HOKODO_LOCAL_ENDPOINTS") or ROOT / ".local-stack" / "endpoints.json")
 
 
 def write_endpoints(endpoints: dict[str, str | None]) -> None:
-    ENDPOINTS_FILE.parent.mkdir(exist_ok=True)
+    ENDPOINTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     ENDPOINTS_FILE.write_text(json.dumps(endpoints, indent=2) + "\n")
 
 
