@@ -4,6 +4,9 @@ that record and Hokodo's ledger is published once."""
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import boto3
 from conftest import REGION, message
 
@@ -94,3 +97,16 @@ def test_drift_between_what_the_bundle_sent_and_hokodos_ledger_is_published_once
     assert drift["difference"] == {"captured": 5_000, "refunded": 0, "voided": 0}
     notifications.reconcile()
     assert [e for e in notifications.published() if e["detail-type"] == "Deferred Payment Drift Detected"] == []
+
+
+def test_a_run_with_nothing_to_watch_still_publishes_its_metrics_and_warns_of_nothing(notifications, capsys):
+    """Powertools warns "No application metrics to publish" when a handler flushes none: every run says what it did."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert notifications.reconcile()["watched"] == 0
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert {k: blob[k] for k in ("ReconciliationWatched", "ReconciliationSynced", "ReconciliationFailed")} == {
+        "ReconciliationWatched": [0.0],
+        "ReconciliationSynced": [0.0],
+        "ReconciliationFailed": [0.0],
+    }

@@ -182,7 +182,8 @@ if __name__ == "__main__":
     code = main()
     # Everything was stopped above (threads joined, sockets closed), or, after a signal, is a daemon thread
     # that ends with the process. Skip the interpreter's final garbage collection of moto, botocore and the
-    # translator: it can take seconds on a busy machine.
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # translator: it can take seconds on a busy machine. The process's own streams are flushed: sys.stdout may still be
+    # `serve`'s functions log (redirected there by the command's thread), being closed by that thread as it unwinds.
+    sys.__stdout__.flush()
+    sys.__stderr__.flush()
     os._exit(code)

@@ -53,6 +53,16 @@ def published(facts: Sequence[Fact]) -> None:
             metrics.add_metric(name="Published" + fact.detail_type.replace(" ", ""), unit=MetricUnit.Count, value=1)
 
 
+def reconciled(watched: int, outcomes: Mapping[str, int]) -> None:
+    """One reconciliation run: the open deferred payments it watched, and how many were synced, failed or deferred to
+    the next run (every run says so, zeros included: an idle run still shows that it ran)."""
+    with _lock:
+        metrics.add_metric(name="ReconciliationWatched", unit=MetricUnit.Count, value=watched)
+        for outcome in ("synced", "failed", "deferred"):
+            count = outcomes.get(outcome, 0)
+            metrics.add_metric(name=f"Reconciliation{outcome.capitalize()}", unit=MetricUnit.Count, value=count)
+
+
 def answered(status: int) -> None:
     """A webhook answer, by class (Webhook2xx, Webhook4xx, Webhook5xx)."""
     with _lock:

@@ -47,6 +47,7 @@ class Reconciliation:
         with ThreadPoolExecutor(max_workers=self._workers) as pool:
             results = list(pool.map(one, watched))
         observability.published([fact for _, facts in results for fact in facts])
+        observability.reconciled(len(watched), Counter(outcome for outcome, _ in results))
         report = {
             "watched": len(watched),
             **Counter(outcome for outcome, _ in results),
