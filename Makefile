@@ -3,10 +3,19 @@ PYTHON ?= $(shell PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/postsale/requirements.txt | cksum | cut -d' ' -f1)
+# checkov pins a boto3 that aws-sam-cli's does not accept: it has a venv of its own (requirements-checkov.txt).
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint build demo local chaos dead-letters redrive bench clean
+.DEFAULT_GOAL := help
+.PHONY: help install test lint build demo local chaos dead-letters redrive bench clean
+
+# Each `## make <target>: <what it does>` line below is one line of `make help`.
+## make help: this list
+help:
+	@sed -n 's/^## make \([^:]*\): \(.*\)/\1\t\2/p' $(MAKEFILE_LIST) | awk -F'\t' '{printf "  make %-29s %s\n", $$1, $$2}'
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -14,24 +23,36 @@ $(STAMP):
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(CHECKOV_STAMP):
+	rm -f $(CHECKOV_VENV)/.installed-*
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+## make install: .venv from requirements-dev.txt (every target but help and clean does it first)
 install: $(STAMP)
 
-## make test: lint (ruff, mypy --strict on the layer, sam validate --lint) and the whole test suite
+## make test: lint, then the whole test suite (pytest, 2 workers)
 test: install lint
 	$(BIN)/python -m pytest -n 2 -q
 
-## make lint: ruff, mypy --strict on the shared layer ([tool.mypy] in pyproject.toml), sam validate --lint
-lint: install
+# checkov reads template.yaml as written and as deployed: tools/sam_translate.py translates it offline.
+## make lint: ruff, mypy --strict on the layer, sam validate --lint, checkov (skips and reasons: .checkov.yaml)
+lint: install $(CHECKOV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/sam validate --lint --region eu-west-1
+	$(BIN)/python tools/sam_translate.py .aws-sam/checkov/translated-template.json
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
 
 ## make build: sam build, no container (needs python3.12 on PATH: the venv provides it)
 build: install
 	$(BIN)/sam build
 
-# Ctrl-C (or SIGTERM) is how `make local` ends: the CLI then stops everything and exits 130 (143). The recipe's
-# shell waits for it (trap) and reports that clean stop as success, not as "make: *** [local] Error 130".
+# Ctrl-C is how `make local` ends. The terminal sends SIGINT to make, the recipe's shell and the CLI: the CLI stops
+# everything (no process or port left) and exits 130; the shell waits for it (trap) and reports that clean stop as
+# success, so make prints no "*** [local] Error 130"; make itself was interrupted, and exits 130 as any interrupted make
+# does (tried: GNU Make 4.3). A SIGTERM to the CLI alone (kill <pid>) stops it the same way, and make exits 0.
 define stoppable
 @echo '$(1)'; trap : INT TERM; $(1); code=$$?; case $$code in 130|143) exit 0;; *) exit $$code;; esac
 endef
@@ -44,8 +65,8 @@ demo: install
 local: install
 	$(call stoppable,PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local serve)
 
-## make chaos: the local stack under faults (SEED, EVENTS, FAULT_RATE, PROFILE=default|sparse); one key=value line, exit 1
-## if anything is lost, applied twice, missed or published twice (docs/reliability.md)
+# One key=value line; exit 1 if anything is lost, applied twice, missed or published twice (docs/reliability.md).
+## make chaos: the local stack under faults (SEED=1 EVENTS=1000 FAULT_RATE=0.1 PROFILE=default|sparse), checked
 SEED ?= 1
 EVENTS ?= 1000
 FAULT_RATE ?= 0.1
@@ -53,15 +74,19 @@ PROFILE ?= default
 chaos: install
 	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE) --profile $(PROFILE)
 
-## make dead-letters QUEUE=ShipmentsDeadLetterQueue / make redrive QUEUE=…: the runbook's DLQ steps against a running
-## `make local` (redrive is what SQS's StartMessageMoveTask does: back to the source queue)
+# The runbook's DLQ steps against a running `make local`. QUEUE: a short name (shipments, returns, cancellations,
+# documents, events, tracking: the template's *DeadLetterQueue), any case. Redrive is what SQS's StartMessageMoveTask
+# does: back to the source queue.
+## make dead-letters QUEUE=shipments: a DLQ's messages with their reasons (no QUEUE: the DLQs)
+## make redrive QUEUE=shipments: a DLQ's messages back to their source queue
 dead-letters redrive: install
-	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local $@ $(QUEUE)
+	@PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local $@ $(QUEUE)
 
-## make bench: docs/performance.md's figures (moto, the emulator and each function in a process of its own),
-## printed as ratios against their targets and written to bench/results.json (a few minutes on 2 cores)
+# moto, the emulator and each function in a process of its own; a few minutes on 2 cores.
+## make bench: docs/performance.md's figures, as ratios against their targets, into bench/results.json
 bench: install
 	$(BIN)/python bench/run.py
 
+## make clean: remove the venvs, build output and caches
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .ruff_cache

@@ -318,3 +318,22 @@ def notifications(shared_resources, emulator, monkeypatch):
     wired = Notifications(monkeypatch, emulator, shared_resources, load_function)
     yield wired
     wired.close()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """`make test`'s header once. When its output is not a terminal (CI, a pipe), pytest-xdist (3.8) writes its status
+    line when the workers start and again once they have collected; under -q that line is "bringing up nodes..." both
+    times (in a terminal it is rewritten in place). Only the first is kept."""
+    reporter = config.pluginmanager.get_plugin("terminaldistreporter")
+    if reporter is None or config.option.verbose >= 0:
+        return
+    show = reporter.ensure_show_status
+    shown = []
+
+    def once() -> None:
+        if not shown:
+            shown.append(True)
+            show()
+
+    reporter.ensure_show_status = once

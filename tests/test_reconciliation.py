@@ -5,6 +5,9 @@ sync queue; the sync function publishes."""
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import boto3
 import pytest
 from conftest import PROFILES, REGION, capture_elsewhere, message
@@ -89,3 +92,12 @@ def test_drift_between_what_the_bundle_sent_and_hokodos_ledger_is_published_once
     assert drift["difference"] == {"captured": 5_000, "refunded": 0, "voided": 0}
     notifications.reconcile()
     assert [e for e in notifications.published() if e["detail-type"] == "Deferred Payment Drift Detected"] == []
+
+
+def test_a_run_with_nothing_to_watch_still_publishes_its_metrics_and_warns_of_nothing(notifications, hokodo, capsys):
+    """Powertools warns "No application metrics to publish" when a handler flushes none: every run says what it did."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert notifications.reconcile() == {"watched": 0, "queued": 0}
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert blob["OpenDeferredPayments"] == 0.0

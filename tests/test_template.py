@@ -9,6 +9,7 @@ from fnmatch import fnmatchcase
 from itertools import product
 
 import pytest
+from conftest import ROOT
 from hokodo_local.template import ParameterError, SamTemplate, evaluate_rule_function
 from hokodo_postsale.settings import DEFAULT_MAX_AMOUNT
 from template_support import StackValues
@@ -345,6 +346,36 @@ def test_each_function_logs_to_its_own_log_group_with_that_retention(function_id
     assert log_group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}/{function_id}"}
     others = [lid for lid, r in TEMPLATE.of_type("AWS::Serverless::Function").items() if lid != function_id]
     assert all(target(TEMPLATE.resources[o]["Properties"]["LoggingConfig"]["LogGroup"]) != log_group_id for o in others)
+
+
+# -- what checkov's skips (.checkov.yaml) rest on ----------------------------------------------
+def test_every_queue_is_encrypted_at_rest():
+    """CKV_AWS_27 is skipped because it reads KmsMasterKeyId only: each queue sets SSE-SQS or a KMS key."""
+    for lid, queue in TEMPLATE.of_type("AWS::SQS::Queue").items():
+        properties = queue["Properties"]
+        assert properties.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in properties, lid
+
+
+def test_only_the_reconciliation_is_invoked_asynchronously_and_with_a_constant_input():
+    """CKV_AWS_116 (a DLQ for asynchronous invocations) is skipped: every other function is invoked synchronously."""
+    sources = {
+        lid: {e["Type"] for e in f["Properties"].get("Events", {}).values()}
+        for lid, f in TEMPLATE.of_type("AWS::Serverless::Function").items()
+    }
+    assert set().union(*sources.values()) == {"SQS", "DynamoDB", "HttpApi", "ScheduleV2"}
+    assert [lid for lid, types in sources.items() if "ScheduleV2" in types] == ["ReconciliationFunction"]
+    [schedule] = TEMPLATE.resources["ReconciliationFunction"]["Properties"]["Events"].values()
+    assert isinstance(schedule["Properties"]["Input"], str)
+
+
+def test_every_skipped_checkov_check_says_why():
+    lines = (ROOT / ".checkov.yaml").read_text().splitlines()
+    start = lines.index("skip-check:")
+    for number, line in enumerate(lines[start + 1 :], start + 1):
+        if not line.startswith("  "):
+            break
+        if line.startswith("  - "):
+            assert lines[number - 1].startswith("  #"), f"{line.strip()} has no reason above it"
 
 
 # -- parameters and rules -----------------------------------------------------------------------

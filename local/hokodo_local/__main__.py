@@ -163,7 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, text in (("dead-letters", "show a DLQ's messages with their reasons"), ("redrive", "move a DLQ's messages back")):
         operator = commands.add_parser(name, help=f"{text} (a running `make local`, or --endpoint)")
-        operator.add_argument("queue", help="a queue URL, or a part of its name (e.g. ShipmentsDeadLetterQueue)")
+        operator.add_argument(
+            "queue",
+            nargs="?",
+            help="a DLQ's short name (shipments, returns, ...), its logical id, or its URL; none: list the DLQs",
+        )
         operator.add_argument("--endpoint", help="moto server's endpoint (default: the running `make local`'s)")
     return parser
 
@@ -212,7 +216,8 @@ if __name__ == "__main__":
     code = main()
     # Everything was stopped above (threads joined, sockets closed), or, after a signal, is a daemon thread
     # that ends with the process. Skip the interpreter's final garbage collection of moto, botocore and the
-    # translator: it can take seconds on a busy machine.
-    sys.stdout.flush()
-    sys.stderr.flush()
+    # translator: it can take seconds on a busy machine. The process's own streams are flushed: sys.stdout may still be
+    # `serve`'s functions log (redirected there by the command's thread), being closed by that thread as it unwinds.
+    sys.__stdout__.flush()
+    sys.__stderr__.flush()
     os._exit(code)

@@ -1,21 +1,26 @@
 """`python -m hokodo_local serve`: the local stack kept running (queues and the table's stream polled in the
 background, the HTTP API served, the schedules run every few seconds), with commands to use it by hand, each
-runnable as printed from the repository's root."""
+runnable as printed from the repository's root. The terminal gets a line per Lambda invocation; what the functions
+print (Powertools' JSON log lines and EMF metrics: their CloudWatch log streams on AWS) goes to FUNCTIONS_LOG."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from .local_stack import LocalStack
-from .operator import forget_endpoints, write_endpoints
+from .operator import ENDPOINTS_FILE, forget_endpoints, template_dead_letter_queues, write_endpoints
 from .report import Printer
 from .scenario import DOCUMENTS, SHIPMENTS, WEBHOOKS
 from .stack import CREDENTIALS, REGION
+from .template import ROOT
 
 SAMPLE_AUTHORISATION = 100_000
+FUNCTIONS_LOG = ENDPOINTS_FILE.parent / "functions.log"  # .local-stack/ (gitignored), beside the endpoints
 
 
 def run_serve(
@@ -34,14 +39,24 @@ def run_serve(
     `reconcile_every` (seconds; 0: never) is how often each schedule runs here, standing for its expression."""
     printer = Printer(out)
     parameters = ({"FulfilmentPolicy": policy} if policy else {}) | ({"LogLevel": log_level} if log_level else {})
-    local = LocalStack(
-        parameters=parameters,
-        moto_port=moto_port,
-        emulator_port=emulator_port,
-        api_port=api_port,
-        on_delivery=printer.delivery,
-    )
-    on_stack(local)
+    FUNCTIONS_LOG.parent.mkdir(parents=True, exist_ok=True)
+    # Line-buffered, for `tail -f`. Everything that prints to stdout from here on goes to it (Powertools' Logger binds
+    # sys.stdout when the layer is imported, as the stack loads the functions); the printer keeps the terminal (`out`).
+    functions_log = FUNCTIONS_LOG.open("w", buffering=1)
+    with functions_log, contextlib.redirect_stdout(functions_log):
+        local = LocalStack(
+            parameters=parameters,
+            moto_port=moto_port,
+            emulator_port=emulator_port,
+            api_port=api_port,
+            on_delivery=printer.delivery,
+            function_stdout=functions_log,
+        )
+        on_stack(local)
+        _serve(local, printer, interval=interval, reconcile_every=reconcile_every)
+
+
+def _serve(local: LocalStack, printer: Printer, *, interval: float, reconcile_every: float) -> None:
     with local:
         write_endpoints({"moto": local.moto.endpoint, "emulator": local.emulator.base_url, "api": local.api_url})
         try:
@@ -81,7 +96,14 @@ def print_usage(local: LocalStack, printer: Printer, *, reconcile_every: float) 
     commands.documents(printer, dp)
     commands.events(printer)
     commands.look(printer, dp)
-    printer.heading("Deliveries (a line per Lambda invocation)")
+    commands.dead_letters(printer)
+    commands.runbook(printer)
+    printer.heading(f"Deliveries (a line per Lambda invocation; the functions' logs and metrics: {_relative(FUNCTIONS_LOG)})")
+
+
+def _relative(path: Path) -> str:
+    """A path as typed from the repository's root, where the printed commands run."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 class Commands:
@@ -172,6 +194,28 @@ class Commands:
         printer.line(f"   the ledger:             curl -s {self.admin}/deferred_payments/{dp['id']}")
         printer.line(f"   Hokodo's notifications: curl -s {self.admin}/webhooks")
         printer.line(f"""   expire authorisations:  curl -s -X POST {self.admin}/clock/advance {self.json} -d '{{"days": 29}}'""")
+        log = _relative(FUNCTIONS_LOG)
+        printer.line(f"   the functions' logs:    tail -f {log}   (Powertools' JSON lines and EMF metrics)")
+
+    def dead_letters(self, printer: Printer) -> None:
+        names = {lid: name for name, lid in template_dead_letter_queues().items()}
+        queue = self.stack.queues[self.stack.mapping_for(SHIPMENTS.function(self.local).logical_id).queue]
+        shipments = self.stack.dead_letter_queue(queue)
+        if shipments is None or shipments.logical_id not in names:
+            return
+        name = names[shipments.logical_id]
+        printer.heading("Dead letters (docs/runbook.md): each message with its reason, kept in the DLQ")
+        printer.line("   the DLQs and their messages:  make dead-letters")
+        printer.line(f"   one DLQ's messages:           make dead-letters QUEUE={name}")
+        printer.line(f"   back to its queue (redrive):  make redrive QUEUE={name}")
         printer.line(
-            f"   a DLQ:                  {self.aws} sqs receive-message --queue-url <DLQ url> --message-attribute-names All"
+            f"   with the AWS CLI:             {self.aws} sqs receive-message --queue-url {shipments.url} "
+            "--message-attribute-names All --max-number-of-messages 10 --visibility-timeout 0"
         )
+
+    def runbook(self, printer: Printer) -> None:
+        """What the runbook's placeholders stand for here (docs/runbook.md, "Rehearse it locally")."""
+        emulator = self.local.emulator.base_url
+        printer.heading("The runbook's placeholders, here")
+        printer.line(f"   <emulator>               {emulator}   (the bare host: <emulator>/_admin/...; Hokodo's API: /v1/)")
+        printer.line(f"   <moto>, <moto endpoint>  {self.moto}   (with --region {REGION} and the credentials above)")

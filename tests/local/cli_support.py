@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -22,7 +24,10 @@ MARKER = "HOKODO_LOCAL_TEST_MARKER"
 class Cli:
     def __init__(self, *args: str):
         self.marker = uuid.uuid4().hex
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "local"), MARKER: self.marker, "PYTHONUNBUFFERED": "1"}
+        # Its endpoints (for `make dead-letters`) and its functions' log in a folder of its own: CLIs run side by side.
+        self.state = Path(tempfile.mkdtemp(prefix="hokodo-local-"))
+        self.env = {"HOKODO_LOCAL_ENDPOINTS": str(self.state / "endpoints.json")}
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "local"), MARKER: self.marker, "PYTHONUNBUFFERED": "1", **self.env}
         self.process = subprocess.Popen(
             [sys.executable, "-X", "faulthandler", "-m", "hokodo_local", *args],  # SIGABRT dumps every thread's stack
             cwd=ROOT,
@@ -70,4 +75,5 @@ class Cli:
             while not self.lines.empty():
                 self.output.append(self.lines.get())
             pytest.fail(f"still running {timeout} s after {signal.Signals(signum).name}:\n" + "".join(self.output[-80:]))
+        shutil.rmtree(self.state, ignore_errors=True)
         return code, time.monotonic() - started

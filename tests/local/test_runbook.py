@@ -25,11 +25,12 @@ def local():
         yield stack
 
 
-def operator(local: LocalStack, *args: str) -> str:
+def operator(local: LocalStack, *args: str, check: bool = True) -> str:
     """`make dead-letters` / `make redrive`, as the runbook says, against this stack's moto endpoint."""
     command = [sys.executable, "-m", "hokodo_local", *args, "--endpoint", local.moto.endpoint]
     env = {"PYTHONPATH": f"{ROOT / 'local'}:{ROOT / 'layers/postsale'}:{ROOT / 'emulator'}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env, timeout=60).stdout
+    done = subprocess.run(command, capture_output=True, text=True, check=check, cwd=ROOT, env=env, timeout=60)
+    return done.stdout + done.stderr
 
 
 def test_park_read_the_reason_fix_redrive_applied_once(local):
@@ -38,16 +39,35 @@ def test_park_read_the_reason_fix_redrive_applied_once(local):
         QueueUrl=queue.url, MessageBody=json.dumps({"event_id": "ship-rb-1", "deferred_payment_id": UNKNOWN, "amount": 12_000})
     )
     local.runner.settle()
-    shown = operator(local, "dead-letters", "ShipmentsDeadLetterQueue")
+    shown = operator(local, "dead-letters", "shipments")
     assert "reason: Hokodo capture failed with 404" in shown and "error_type: DeferredPaymentNotFound" in shown
     assert "1 message(s)" in shown  # read, not taken
     local.admin.create_deferred_payment(50_000, id=UNKNOWN)  # the cause, fixed: the order exists at Hokodo now
-    assert "moved 1 message(s)" in operator(local, "redrive", "ShipmentsDeadLetterQueue")
+    assert "moved 1 message(s)" in operator(local, "redrive", "Shipments")  # any case
     local.runner.settle()
     assert local.admin.get_deferred_payment(UNKNOWN)["protected_captures"] == 12_000
     applied = [r for r in local.admin.requests() if UNKNOWN in r["path"] and r["status"] == 201 and not r["replayed"]]
     assert len(applied) == 1
-    assert "0 message(s)" in operator(local, "dead-letters", "ShipmentsDeadLetterQueue")
+    assert "0 message(s)" in operator(local, "dead-letters", "ShipmentsDeadLetterQueue")  # the logical id works too
+
+
+DEAD_LETTER_QUEUES = ("cancellations", "documents", "events", "returns", "shipments", "tracking")
+
+
+def test_dead_letters_without_a_queue_lists_the_dlqs_with_their_messages(local):
+    listed = operator(local, "dead-letters").splitlines()
+    rows = {line.split()[0]: line.split() for line in listed if line.startswith("  ")}
+    assert set(rows) == set(DEAD_LETTER_QUEUES)
+    for short, (_, logical_id, count, unit, url) in rows.items():
+        assert logical_id.lower() == f"{short}deadletterqueue" and count.isdigit() and unit == "message(s)"
+        assert url == local.stack.queues[logical_id].url
+    assert listed[-1] == "then: make dead-letters QUEUE=<short name>"
+
+
+def test_a_wrong_queue_name_lists_the_valid_ones(local):
+    for command in ("dead-letters", "redrive"):
+        told = operator(local, command, "shipment-dlq", check=False)
+        assert "no dead-letter queue 'shipment-dlq'" in told and all(name in told for name in DEAD_LETTER_QUEUES)
 
 
 def post(url: str, body: dict) -> int:

@@ -38,7 +38,8 @@ def applied(kind: str, actions: Sequence[Mapping[str, Any]]) -> None:
 
 
 def outcome(kind: str, name: str, error_type: str | None = None) -> None:
-    """A record dead-lettered, parked, retried or skipped; dead letters and parks also by reason class."""
+    """A record dead-lettered, parked, retried, skipped or already applied (`Duplicate`: counted, its amounts never added
+    again); dead letters and parks also by reason class."""
     with _lock:
         metrics.add_metric(name=f"{kind.capitalize()}{name}", unit=MetricUnit.Count, value=1)
         if error_type and name in ("DeadLettered", "Parked"):

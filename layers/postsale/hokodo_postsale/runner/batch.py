@@ -4,7 +4,10 @@ Per batch: each record is parsed once, up front (a body that breaks the contract
 that record's reason and never fails the batch), and everything the batch needs from the table is read
 in one request (each event's key generation and applied actions, and whether the events named in `after`
 lists have taken effect). Per record: apply it once (Powertools idempotency keyed on `event_id`), then:
-- applied (or already applied): success, SQS deletes it;
+- applied: success, SQS deletes it;
+- already applied (a duplicate in the batch, a redelivery, a redrive of an applied message): Powertools returns
+  the stored result without running it again; logged as "already applied" and counted as `<Kind>Duplicate`,
+  never as applied again (its amounts were counted when it was applied);
 - permanent failure: the record is sent to the queue's DLQ at once with the reason, then deleted;
 - transient failure: a batch item failure, so SQS redelivers it; on its last allowed receive
   (MaxReceiveCount) the bundle parks it in the DLQ itself, with its last error as the reason (SQS's
@@ -132,6 +135,7 @@ class QueueFunction:
         batch = self._batch
         if batch is None:  # only a batch's records are applied, after `handle` set it
             raise RuntimeError(f"{self.kind} event {message.event_id} applied outside a batch")
+        batch.ran_here()
         batch.wait_for_earlier_events(message)
         context = ApplyContext(
             batch.client,
@@ -179,6 +183,7 @@ class Batch:
         self._blocked: dict[str, str] = {}  # group -> why its later records are held back
         self._taken_effect_now: set[str] = set()
         self._lock = threading.Lock()
+        self._running = threading.local()  # per worker thread: did Powertools run `_apply` for the current record
         self.view, self._view_error = self._read_table()
 
     def _prepare(self, record: dict[str, Any]) -> Prepared:
@@ -229,13 +234,17 @@ class Batch:
             self._count("Skipped")
             return {"skipped": prepared.skipped}
         try:
-            result = self._apply(prepared)
+            result, ran = self._apply(prepared)
         except Exception as exc:
             return self._failed(record, prepared, exc, log)
         with self._lock:
             self._taken_effect_now.add(self.function.record_key(self.function.kind, prepared.message.event_id))
-        logger.info("applied", extra={**log, "actions": result.get("actions")})
-        self._count("Applied", actions=result.get("actions") or [])
+        if ran:
+            logger.info("applied", extra={**log, "actions": result.get("actions")})
+            self._count("Applied", actions=result.get("actions") or [])
+        else:  # Powertools returned the result stored when it was applied: nothing was sent to Hokodo now
+            logger.info("already applied", extra={**log, "actions": result.get("actions")})
+            self._count("Duplicate")
         return result
 
     def _failed(self, record: SQSRecord, prepared: Prepared, exc: Exception, log: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +262,8 @@ class Batch:
             return self._dead_letter(record, prepared, exc, log, parked=True)
         return self._retry_later(prepared, exc, log)
 
-    def _apply(self, prepared: Prepared) -> dict[str, Any]:
+    def _apply(self, prepared: Prepared) -> tuple[dict[str, Any], bool]:
+        """The record's result, and whether it was applied now (False: already applied, its stored result)."""
         if prepared.error is not None:
             raise prepared.error
         blocker = self._blocked.get(prepared.group)  # only this group's thread writes it
@@ -261,7 +271,13 @@ class Batch:
             raise HeldBack(f"held back behind {blocker}")
         if self._view_error is not None:
             raise TransientError(f"could not read the batch's event state: {type(self._view_error).__name__}: {self._view_error}")
-        return self.function._apply_once(message=prepared.message)  # noqa: SLF001 - the runner's own idempotent step
+        self._running.ran = False
+        result = self.function._apply_once(message=prepared.message)  # noqa: SLF001 - the runner's own idempotent step
+        return result, self._running.ran
+
+    def ran_here(self) -> None:
+        """Called by `QueueFunction._apply`, on the record's thread: Powertools runs it only for an event not applied yet."""
+        self._running.ran = True
 
     def wait_for_earlier_events(self, message: Any) -> None:
         """Raise AwaitingEarlierEvent while an event named in the message's `after` has not taken effect."""
