@@ -291,7 +291,9 @@ def test_the_translated_template_has_no_dependency_cycle_and_everything_names_th
         resources = body["Resources"]
         assert a_cycle(dependencies(resources)) is None, parameters
         bucket = resources["DocumentsBucket"]
-        assert bucket["DependsOn"] == "DocumentsQueuePolicy"  # S3 checks the queue's policy when the notification is set
+        # S3 checks the queue's policy when the notification is set, and the log bucket's when logging is
+        assert bucket["DependsOn"] == ["DocumentsQueuePolicy", "DocumentsAccessLogBucketPolicy"]
+        assert "DocumentsBucket" not in references(resources["DocumentsAccessLogBucketPolicy"])  # a cycle too
         assert "DocumentsBucket" not in references(resources["DocumentsQueuePolicy"])  # that would be the cycle
         [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
         assert notification["Queue"] == {"Fn::GetAtt": ["DocumentsQueue", "Arn"]}
@@ -334,6 +336,7 @@ NAME_LIMITS = {  # (resource type, property path): (most characters, pattern) fr
 
 NOT_NAMES = {  # values made from the stack's id that are not names themselves
     ("AWS::SQS::QueuePolicy", "PolicyDocument.Statement"): "the documents bucket's ARN (its name: BucketName above)",
+    ("AWS::S3::BucketPolicy", "PolicyDocument.Statement"): "the documents bucket's ARN, in its access log bucket's policy",
 }
 
 

@@ -427,10 +427,13 @@ def _read_tables(moto: MotoServer, stack: Stack, resources: dict, created: dict,
 def _read_buckets(moto: MotoServer, stack: Stack, resources: dict, created: dict, resolver: Resolver) -> None:
     """Each bucket moto created (its name is moto's), with the settings moto's CloudFormation ignores applied."""
     s3 = moto.client("s3")
-    for logical_id, resource in _of_type(created, "AWS::S3::Bucket").items():
+    buckets = _of_type(created, "AWS::S3::Bucket")
+    for logical_id, resource in buckets.items():  # first all: a bucket may name another (its access log bucket)
+        name = resource["PhysicalResourceId"]
+        resolver.know(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
+    for logical_id, resource in buckets.items():
         name = resource["PhysicalResourceId"]
         arn = f"arn:aws:s3:::{name}"
-        resolver.know(logical_id, name, Arn=arn, DomainName=f"{name}.s3.amazonaws.com")
         properties = resources[logical_id].get("Properties", {})
         applied = stand_ins.apply_bucket_settings(s3, name, properties, resolver)
         if applied:

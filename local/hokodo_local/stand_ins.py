@@ -108,6 +108,8 @@ def apply_bucket_settings(s3: Any, bucket: str, properties: dict, resolver: Reso
         rules = [_lifecycle_rule(rule) for rule in resolved["LifecycleConfiguration"]["Rules"]]
         _call(s3, "PutBucketLifecycleConfiguration", Bucket=bucket, LifecycleConfiguration={"Rules": rules})
         applied.append("LifecycleConfiguration")
+    # LoggingConfiguration (server access logs) is not applied: S3 checks the log bucket's policy, which is not emulated
+    # (its TLS-only Deny would refuse every local request), and nothing locally reads access logs.
     if "NotificationConfiguration" in resolved:
         configuration = _notification_configuration(resolved["NotificationConfiguration"])
         _call(s3, "PutBucketNotificationConfiguration", Bucket=bucket, NotificationConfiguration=configuration)

@@ -153,7 +153,10 @@ def test_only_what_is_really_not_emulated_is_listed_as_such_and_the_rest_is_stoo
     alarms = set(TEMPLATE.of_type("AWS::CloudWatch::Alarm"))
     queries = set(TEMPLATE.of_type("AWS::Logs::QueryDefinition"))
     # TLS only: the local endpoints are HTTP. AlarmTopic is not there: its Condition (an AlarmEmail) is false.
-    assert set(local.stack.not_emulated) - {"Dashboard"} == alarms | queries | {"DocumentsBucketPolicy"}
+    assert set(local.stack.not_emulated) - {"Dashboard"} == alarms | queries | {
+        "DocumentsBucketPolicy",
+        "DocumentsAccessLogBucketPolicy",
+    }
     assert set(local.stack.stood_in_for) == {
         "HokodoApiKeySecret",
         "WebhookUrlSecret",
@@ -164,6 +167,7 @@ def test_only_what_is_really_not_emulated_is_listed_as_such_and_the_rest_is_stoo
         "ReconciliationFunctionSchedule",  # what the ScheduleV2 event becomes
         "ReconciliationFunctionEventInvokeConfig",  # the runner never retries a scheduled run
         "DocumentsBucket",
+        "DocumentsAccessLogBucket",
         "IdempotencyTable",
     }
     assert "NotificationConfiguration" in local.stack.stood_in_for["DocumentsBucket"]
