@@ -60,3 +60,11 @@ def test_queues_bucket_and_table_are_encrypted_and_the_bucket_private_and_tls_on
     assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": False}} and tls["Action"] == "s3:*"
     assert RESOURCES["IdempotencyTable"]["Properties"]["SSESpecification"]["SSEEnabled"] is True
     assert RESOURCES["AlarmTopic"]["Properties"]["KmsMasterKeyId"]
+
+
+def test_the_webhook_routes_access_log_never_records_the_path_that_holds_the_url_secret():
+    settings = RESOURCES["WebhookHttpApi"]["Properties"]["AccessLogSettings"]
+    fields = json.loads(settings["Format"])
+    assert "$context.routeKey" in fields.values()  # the route's template: /webhooks/hokodo/{secret}
+    assert not [v for v in fields.values() if "path" in v.lower()]  # $context.path, rawPath: the secret itself
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["WebhookAccessLogGroup", "Arn"]}
