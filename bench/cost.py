@@ -159,11 +159,17 @@ def _total(items: list[tuple[str, float, str]]) -> float:
     return round(sum(q * PRICES[p] for _, q, p in items) * 1e6, 2)
 
 
+def _memory_note(kind: str) -> str:
+    if kind == "shipment":
+        return f"the shipments function at {QUEUE_MEMORY_MB} MB, tracking and sync at {MEMORY_MB} MB"
+    return f"at {MEMORY_MB} MB"
+
+
 def markdown(r: dict) -> str:
     out = []
     for kind, items in line_items(r).items():
         out += [
-            f"\n**Per million {kind.replace('_', ' ')}s** (shipments at {QUEUE_MEMORY_MB} MB, the rest at {MEMORY_MB} MB)\n",
+            f"\n**Per million {kind.replace('_', ' ')}s** ({_memory_note(kind)})\n",
             "| item | per event | USD per million |",
             "| --- | ---: | ---: |",
         ]
