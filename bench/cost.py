@@ -27,7 +27,7 @@ PRICES = {  # USD, eu-west-1 list prices (first tier), checked against aws.amazo
     "data_out_gb": 0.09,  # to the Internet (Hokodo), first 10 TB a month
 }
 ONE_VCPU_MB = 1769
-MEMORY_MB = 512  # template.yaml's Globals: documents, webhooks, reconciliation, tracking
+MEMORY_MB = 512  # template.yaml's Globals: documents, webhooks, reconciliation, tracking, sync
 QUEUE_MEMORY_MB = 1769  # template.yaml: shipments, returns and cancellations (one vCPU; docs/performance.md)
 LAMBDA_REPORT_BYTES = 300  # START, END and REPORT lines Lambda writes per invocation
 
@@ -46,7 +46,9 @@ def _lambda(ms: float, invocations: float, memory_mb: int = MEMORY_MB) -> list[t
 
 def line_items(r: dict, queue_memory_mb: int = QUEUE_MEMORY_MB) -> dict[str, list[tuple[str, float, str]]]:
     """Per event of each kind: (what, quantity, price key). The queue functions at `queue_memory_mb`, the others at
-    the template's 512 MB."""
+    the template's 512 MB. The sync function is counted where its work comes from: a shipment's fact (its sync request
+    from ledger tracking, in batches of 10 like the shipments), a notification (one sync of its own), and the
+    reconciliation's sync of a deferred payment with nothing new."""
     batch, memory_mb = 10, MEMORY_MB
     shipment_ms = lambda_ms(r["batch_distinct_ms"], r["batch_distinct_cpu_ms"], queue_memory_mb)
     log_bytes = r["batch_log_bytes_per_event"] + LAMBDA_REPORT_BYTES / batch
@@ -58,6 +60,12 @@ def line_items(r: dict, queue_memory_mb: int = QUEUE_MEMORY_MB) -> dict[str, lis
     )
     document_ms = lambda_ms(r["document_ms"], r["document_cpu_ms"], memory_mb)
     webhook_ms = lambda_ms(r["webhook_ms"], r["webhook_cpu_ms"], memory_mb)
+    sync_ms = lambda_ms(r["sync_batch_ms"], r["sync_batch_cpu_ms"], memory_mb)
+    notification_sync_ms = lambda_ms(r["notification_sync_ms"], r["notification_sync_cpu_ms"], memory_mb)
+    unchanged_ms = lambda_ms(r["sync_unchanged_batch_ms"], r["sync_unchanged_batch_cpu_ms"], memory_mb)
+    watched = r["reconciliation_watched"]
+    reconciliation_ms = lambda_ms(r["reconciliation_enqueue_ms"], r["reconciliation_cpu_ms"], memory_mb)
+    facts = r["event_latency_facts_per_shipment"]
     return {
         "shipment": [
             *_lambda(shipment_ms, 1 / batch, queue_memory_mb),
@@ -70,6 +78,20 @@ def line_items(r: dict, queue_memory_mb: int = QUEUE_MEMORY_MB) -> dict[str, lis
                 for name, q, p in _lambda(tracking_ms, r["tracking_invocations"] / tracking_events)
             ],
             ("CloudWatch Logs (GB)", log_bytes / 1e9, "logs_ingested_gb"),
+            (
+                "sync queue: SQS requests (tracking's send, 10 a call; receive and delete per batch of 10)",
+                3 / batch,
+                "sqs_request",
+            ),
+            *[(f"sync: {name}", q, p) for name, q, p in _lambda(sync_ms, 1 / batch)],
+            ("sync: DynamoDB RRU (the watermark, consistent)", 1, "dynamodb_rru"),
+            ("sync: DynamoDB WRU (lease, release; the index's sort key moves: 2 more)", 4, "dynamodb_wru"),
+            (f"sync: EventBridge events ({facts} fact per shipment)", facts, "eventbridge_event"),
+            (
+                "sync: CloudWatch Logs (GB)",
+                (r["sync_log_bytes_per_sync"] + LAMBDA_REPORT_BYTES / batch) / 1e9,
+                "logs_ingested_gb",
+            ),
         ],
         "document": [
             *_lambda(document_ms, 1, memory_mb),
@@ -88,10 +110,34 @@ def line_items(r: dict, queue_memory_mb: int = QUEUE_MEMORY_MB) -> dict[str, lis
         "webhook": [
             ("API Gateway HTTP API requests", 1, "apigw_http_request"),
             *_lambda(webhook_ms, 1, memory_mb),
-            ("DynamoDB RRU (the sync item, consistent)", 1, "dynamodb_rru"),
-            ("DynamoDB WRU (lease, release; the index's sort key moves: 2 more)", 4, "dynamodb_wru"),
+            ("DynamoDB WRU (watched: the sync item, and its index entry when it enters the list)", 2, "dynamodb_wru"),
+            ("SQS requests (the webhook's send; the sync's receive and delete)", 3, "sqs_request"),
             ("CloudWatch Logs (GB)", (r["webhook_log_bytes"] + LAMBDA_REPORT_BYTES) / 1e9, "logs_ingested_gb"),
-            (f"EventBridge events ({r['webhook_facts_published']} facts)", r["webhook_facts_published"], "eventbridge_event"),
+            *[(f"sync: {name}", q, p) for name, q, p in _lambda(notification_sync_ms, 1)],
+            ("sync: DynamoDB RRU (the watermark, consistent)", 1, "dynamodb_rru"),
+            ("sync: DynamoDB WRU (lease, release; the index's sort key moves: 2 more)", 4, "dynamodb_wru"),
+            (
+                "sync: CloudWatch Logs (GB)",
+                (r["notification_sync_log_bytes"] + LAMBDA_REPORT_BYTES) / 1e9,
+                "logs_ingested_gb",
+            ),
+            (
+                f"sync: EventBridge events ({r['webhook_facts_published']} facts)",
+                r["webhook_facts_published"],
+                "eventbridge_event",
+            ),
+        ],
+        "reconciled_deferred_payment": [
+            *[(f"reconciliation: {name}", q, p) for name, q, p in _lambda(reconciliation_ms / watched, 1 / watched)],
+            ("reconciliation: DynamoDB RRU (its Query of the keys-only index, ~160 bytes an entry)", 0.02, "dynamodb_rru"),
+            ("SQS requests (send, receive, delete: 10 a call)", 3 / batch, "sqs_request"),
+            *[(f"sync: {name}", q, p) for name, q, p in _lambda(unchanged_ms, 1 / batch)],
+            ("sync: DynamoDB RRU (the watermark, consistent; nothing written when nothing is new)", 1, "dynamodb_rru"),
+            (
+                "sync: CloudWatch Logs (GB)",
+                (r["sync_unchanged_log_bytes_per_sync"] + LAMBDA_REPORT_BYTES / batch) / 1e9,
+                "logs_ingested_gb",
+            ),
         ],
     }
 
@@ -100,6 +146,9 @@ def model(r: dict) -> dict:
     """Flat figures for results.json: USD per million events of each kind at the template's memory sizes, and the
     shipments' duration and cost at other memory sizes (the memory argument of docs/performance.md)."""
     figures = {f"cost_usd_per_million_{kind}s": _total(items) for kind, items in line_items(r).items()}
+    figures["cost_usd_per_month_hourly_reconciliation_of_10000"] = round(
+        figures["cost_usd_per_million_reconciled_deferred_payments"] * 10_000 * 24 * 30 / 1e6, 2
+    )
     for memory in (256, 512, 1024, ONE_VCPU_MB):
         figures[f"batch_distinct_ms_at_{memory}mb"] = round(lambda_ms(r["batch_distinct_ms"], r["batch_distinct_cpu_ms"], memory))
         figures[f"cost_usd_per_million_shipments_at_{memory}mb"] = _total(line_items(r, memory)["shipment"])
@@ -110,11 +159,17 @@ def _total(items: list[tuple[str, float, str]]) -> float:
     return round(sum(q * PRICES[p] for _, q, p in items) * 1e6, 2)
 
 
+def _memory_note(kind: str) -> str:
+    if kind == "shipment":
+        return f"the shipments function at {QUEUE_MEMORY_MB} MB, tracking and sync at {MEMORY_MB} MB"
+    return f"at {MEMORY_MB} MB"
+
+
 def markdown(r: dict) -> str:
     out = []
     for kind, items in line_items(r).items():
         out += [
-            f"\n**Per million {kind}s** (at {QUEUE_MEMORY_MB if kind == 'shipment' else MEMORY_MB} MB)\n",
+            f"\n**Per million {kind.replace('_', ' ')}s** ({_memory_note(kind)})\n",
             "| item | per event | USD per million |",
             "| --- | ---: | ---: |",
         ]

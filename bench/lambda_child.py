@@ -7,9 +7,11 @@ site: the layer's requirements and boto3; the layer; the function's directory), 
 (the cold start) the child answers `{"ready": true, "init_s", "init_cpu_s", "rss_mb"}`. Then each stdin line is
 `{"event", "timeout", "memory"}` and each answer one stdout line: the handler's response (or `error`), wall and
 CPU seconds, DynamoDB requests (botocore's `before-send.dynamodb`), Hokodo HTTP requests, RSS before and peak
-RSS during the invocation (the kernel's high-water mark, reset just before), the bytes the handler logged, and
-a timeline of every AWS call and Hokodo request. The handler's own output (Powertools' logs, EMF metrics) goes
-to the file named by BENCH_LOG, as Lambda sends it to CloudWatch Logs.
+RSS during the invocation (the kernel's high-water mark, reset just before), the bytes the handler logged, the wall
+clock when it began (`epoch_start`), and a timeline of every AWS call and Hokodo request: (what, start ms, end ms,
+thread, note), the note naming the deferred payments of a PutEvents or an SQS send, or a Hokodo request's path. The
+handler's own output (Powertools' logs, EMF metrics) goes to the file named by BENCH_LOG, as Lambda sends it to
+CloudWatch Logs.
 """
 
 from __future__ import annotations
@@ -46,13 +48,15 @@ class Probe:
 
     def __init__(self):
         self.start, self.dynamodb, self.http, self.timeline = time.perf_counter(), 0, 0, []
+        self.epoch = time.time()  # the wall clock at `start`: other processes' timelines are compared on it
 
     def reset(self) -> None:
         self.__init__()
 
-    def record(self, what: str, started: float) -> None:
+    def record(self, what: str, started: float, note: object = None) -> None:
         now = time.perf_counter()
-        self.timeline.append((what, round((started - self.start) * 1000, 1), round((now - self.start) * 1000, 1), _thread()))
+        start_ms, end_ms = round((started - self.start) * 1000, 1), round((now - self.start) * 1000, 1)
+        self.timeline.append((what, start_ms, end_ms, _thread(), note))
 
     def install(self) -> None:
         import botocore.session
@@ -63,15 +67,21 @@ class Probe:
         def count_dynamodb(**_):
             probe.dynamodb += 1
 
+        def before_parameter_build(params, model, context, **_):
+            if model.name in _NOTES:
+                context["bench_note"] = _NOTES[model.name](params)
+
         def before_call(model, context, **_):
             context["bench_started"] = time.perf_counter()
 
         def after_call(model, context, **_):
-            probe.record(f"{model.service_model.service_name} {model.name}", context.get("bench_started", probe.start))
+            what = f"{model.service_model.service_name} {model.name}"
+            probe.record(what, context.get("bench_started", probe.start), context.get("bench_note"))
 
         def instrumented_client(self, *args, **kwargs):
             client = create_client(self, *args, **kwargs)
             client.meta.events.register("before-send.dynamodb", count_dynamodb)
+            client.meta.events.register("before-parameter-build", before_parameter_build)
             client.meta.events.register("before-call", before_call)
             client.meta.events.register("after-call", after_call)
             return client
@@ -82,10 +92,29 @@ class Probe:
             try:
                 return send(self, request, **kwargs)
             finally:
-                probe.record(f"hokodo {request.method} {_IDS.sub('{id}', request.url.path)}", started)
+                path = request.url.path
+                probe.record(f"hokodo {request.method} {_IDS.sub('{id}', path)}", started, path)
 
         botocore.session.Session.create_client = instrumented_client
         httpx.Client.send = instrumented_send
+
+
+def _deferred_payment(text: str) -> str | None:
+    try:
+        return json.loads(text).get("deferred_payment_id")
+    except (ValueError, AttributeError):
+        return None
+
+
+# What the timeline notes of a call besides its times (its fifth element): the deferred payments it was about, so that
+# the bench can follow one through several functions (Hokodo requests note their path).
+_NOTES = {
+    "PutEvents": lambda params: [
+        [e.get("DetailType"), _deferred_payment(e.get("Detail", ""))] for e in params.get("Entries", [])
+    ],
+    "SendMessageBatch": lambda params: [_deferred_payment(e.get("MessageBody", "")) for e in params.get("Entries", [])],
+    "SendMessage": lambda params: [_deferred_payment(params.get("MessageBody", ""))],
+}
 
 
 def _thread() -> str:
@@ -169,6 +198,7 @@ def main() -> None:
             if profiler:
                 profiler.disable()
         answer["wall_s"], answer["cpu_s"] = time.perf_counter() - probe.start, time.process_time() - cpu
+        answer["epoch_start"] = probe.epoch
         sys.stdout.flush()
         answer |= {
             "dynamodb_requests": probe.dynamodb,

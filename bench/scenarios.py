@@ -186,14 +186,18 @@ def documents(aws: Aws, admin: Any, container: Container, rtt: float, *, runs: i
     }, timeline
 
 
-def webhooks(aws: Aws, admin: Any, hokodo: Any, container: Container, rtt: float, *, runs: int) -> tuple[dict, list]:
-    """A notification for a deferred payment with a few events (two captures and a refund), as API Gateway's
-    HTTP API delivers it, until its facts are accepted by PutEvents. Returns the figures and the median run's timeline."""
+def webhooks(
+    aws: Aws, admin: Any, hokodo: Any, container: Container, sync: Container, *, rtt: float, runs: int
+) -> tuple[dict, list]:
+    """A notification for a deferred payment with a few events (two captures and a refund), as API Gateway's HTTP
+    API delivers it, until the webhook answers (it watches the deferred payment and puts it on the sync queue: no
+    Hokodo call); then that sync request delivered to the sync function, until its facts are accepted by PutEvents.
+    Returns the figures and the median webhook's timeline."""
     route = Route("POST", "/webhooks/hokodo/{secret}", handler=None, context=None)
-    published = 0
+    queue = Queue(aws, "sync", sync)
+    _drain(aws, "published")  # what earlier scenarios published
 
-    def notify() -> dict:
-        nonlocal published
+    def notify() -> tuple[dict, dict]:
         dp = admin.create_deferred_payment(100_000)["id"]
         for action, amount in (("capture", 30_000), ("capture", 20_000), ("refund", 5_000)):
             hokodo.post(f"payment/deferred_payments/{dp}/{action}", json={"amount": amount}).raise_for_status()
@@ -214,14 +218,13 @@ def webhooks(aws: Aws, admin: Any, hokodo: Any, container: Container, rtt: float
         event = http_api_event(route, Incoming("POST", path, "", headers, body.encode(), {"secret": aws.url_secret}))
         admin.clear_requests()
         answer = container.invoke(event)
-        if answer["response"].get("statusCode") != 200:
+        if answer["response"].get("statusCode") != 202:
             raise RuntimeError(f"webhooks: {answer['response']}; its log ends:\n{container.tail()}")
         answer["hokodo_calls"] = len(admin.requests())
-        published += json.loads(answer["response"]["body"])["published"]
-        return answer
+        return answer, queue.deliver(1, admin)
 
-    notify()  # warm: both secrets cached, a pooled connection
-    answers = [notify() for _ in range(runs)]
+    notify()  # warm: both secrets cached, pooled connections
+    answers, syncs = zip(*(notify() for _ in range(runs)), strict=True)
     timeline = sorted(answers, key=lambda a: a["wall_s"])[len(answers) // 2]["timeline"]
     return {
         **spread("webhook_over_rtt", [a["wall_s"] / rtt for a in answers]),
@@ -229,10 +232,113 @@ def webhooks(aws: Aws, admin: Any, hokodo: Any, container: Container, rtt: float
         "webhook_cpu_ms": median([a["cpu_s"] * 1000 for a in answers]),
         "webhook_hokodo_calls": median([a["hokodo_calls"] for a in answers]),
         "webhook_dynamodb_requests": median([a["dynamodb_requests"] for a in answers]),
+        "webhook_sqs_requests": median([sum(t[0].startswith("sqs ") for t in a["timeline"]) for a in answers]),
         "webhook_log_bytes": median([a["log_bytes"] for a in answers], 0),
-        "webhook_facts_published": round(published / (runs + 1), 1),
+        "notification_sync_ms": median([a["wall_s"] * 1000 for a in syncs]),
+        "notification_sync_cpu_ms": median([a["cpu_s"] * 1000 for a in syncs]),
+        "notification_sync_hokodo_calls": median([a["hokodo_calls"] for a in syncs]),
+        "notification_sync_dynamodb_requests": median([a["dynamodb_requests"] for a in syncs]),
+        "notification_sync_log_bytes": median([a["log_bytes"] for a in syncs], 0),
+        "webhook_facts_published": median([_facts(a) for a in syncs]),
         "webhook_events_delivered": _drain(aws, "published"),
     }, timeline
+
+
+def sync_batches(
+    aws: Aws, admin: Any, hokodo: Any, container: Container, rtt: float, *, runs: int, moto: Server
+) -> tuple[dict, list]:
+    """The sync function on a batch of 10 requests for 10 deferred payments, each with a capture not yet published
+    (the path of a notification or of the bundle's own action: GetItem, GET, lease, PutEvents, release); then the same
+    10 again as the reconciliation asks (nothing new: GetItem and GET). First, what ledger tracking queued in earlier
+    scenarios is synced (which warms the container). Returns the figures and the median batch's timeline (with facts)."""
+    queue = Queue(aws, "sync", container, (moto,))
+    while waiting := _visible(aws, "sync"):
+        queue.deliver(min(waiting, BATCH), admin)
+
+    def batch(reason: str, dps: list[str]) -> dict:
+        queue.send([{"deferred_payment_id": dp, "reason": reason} for dp in dps])
+        return queue.deliver(len(dps), admin)
+
+    def captured() -> list[str]:
+        dps = [admin.create_deferred_payment(100_000)["id"] for _ in range(BATCH)]
+        for dp in dps:
+            hokodo.post(f"payment/deferred_payments/{dp}/capture", json={"amount": 30_000}).raise_for_status()
+        return dps
+
+    batch("notification", captured())  # warm: every client made, connections pooled
+    new, unchanged = [], []
+    for _ in range(runs):
+        dps = captured()
+        new.append(batch("notification", dps))
+        unchanged.append(batch("reconciliation", dps))
+    timeline = sorted(new, key=lambda a: a["wall_s"])[len(new) // 2]["timeline"]
+    return {
+        **spread("sync_batch_over_rtt", [a["wall_s"] / rtt for a in new]),
+        **spread("sync_unchanged_batch_over_rtt", [a["wall_s"] / rtt for a in unchanged]),
+        "sync_batch_ms": median([a["wall_s"] * 1000 for a in new]),
+        "sync_batch_cpu_ms": median([a["cpu_s"] * 1000 for a in new]),
+        "sync_batch_moto_cpu_ms": median([a["servers_cpu_ms"][0] for a in new]),
+        "sync_unchanged_batch_moto_cpu_ms": median([a["servers_cpu_ms"][0] for a in unchanged]),
+        "sync_unchanged_batch_ms": median([a["wall_s"] * 1000 for a in unchanged]),
+        "sync_unchanged_batch_cpu_ms": median([a["cpu_s"] * 1000 for a in unchanged]),
+        "sync_hokodo_calls": median([a["hokodo_calls"] / BATCH for a in new + unchanged], 2),
+        "sync_dynamodb_requests": median([a["dynamodb_requests"] / BATCH for a in new], 2),
+        "sync_unchanged_dynamodb_requests": median([a["dynamodb_requests"] / BATCH for a in unchanged], 2),
+        "sync_facts_per_sync": median([_facts(a) / BATCH for a in new], 2),
+        "sync_put_events_per_batch": median([sum(t[0] == "events PutEvents" for t in a["timeline"]) for a in new]),
+        "sync_log_bytes_per_sync": median([a["log_bytes"] / BATCH for a in new], 0),
+        "sync_unchanged_log_bytes_per_sync": median([a["log_bytes"] / BATCH for a in unchanged], 0),
+        "sync_peak_rss_mb": median([a["peak_mb"] for a in new]),
+    }, timeline
+
+
+def reconciliation(aws: Aws, container: Container, *, watched: int, runs: int) -> dict:
+    """The reconciliation's run with `watched` more deferred payments on its list (sync items put straight into the
+    table): its Query of the index and its SendMessageBatch calls (8 at once). The sync queue is emptied after each run."""
+    for start in range(0, watched, 25):
+        items = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "id": {"S": f"hokodo-postsale.sync#defpay-bench{i:06d}"},
+                        "open": {"S": "1"},
+                        "synced_at": {"N": "0"},
+                    }
+                }
+            }
+            for i in range(start, min(start + 25, watched))
+        ]
+        aws.dynamodb.batch_write_item(RequestItems={"idempotency": items})
+    answers = []
+    for _ in range(runs):
+        answers.append(container.invoke({"source": "hokodo-postsale.reconciliation"}))
+        _drain(aws, "sync")
+    queued = answers[0]["response"]["queued"]
+
+    def span(answer: dict, what: str) -> float:
+        spans = [(s, e) for w, s, e, *_ in answer["timeline"] if w == what]
+        return max(e for _, e in spans) - min(s for s, _ in spans)
+
+    return {
+        "reconciliation_watched": queued,
+        **spread("reconciliation_enqueue_ms", [a["wall_s"] * 1000 for a in answers], 1),
+        "reconciliation_enqueue_per_second": round(queued / statistics.median(a["wall_s"] for a in answers)),
+        "reconciliation_cpu_ms": median([a["cpu_s"] * 1000 for a in answers]),
+        "reconciliation_query_ms": median([span(a, "dynamodb Query") for a in answers]),
+        "reconciliation_send_ms": median([span(a, "sqs SendMessageBatch") for a in answers]),
+        "reconciliation_sqs_requests": median([sum(t[0] == "sqs SendMessageBatch" for t in a["timeline"]) for a in answers]),
+        "reconciliation_dynamodb_requests": median([a["dynamodb_requests"] for a in answers]),
+    }
+
+
+def _facts(answer: dict) -> int:
+    """Facts an invocation put on the bus (the entries of its PutEvents calls)."""
+    return sum(len(note or []) for what, _, _, _, note in answer["timeline"] if what == "events PutEvents")
+
+
+def _visible(aws: Aws, queue: str) -> int:
+    attributes = aws.sqs.get_queue_attributes(QueueUrl=aws.queues[queue][0], AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
 def tracking(aws: Aws, container: Container, applied_events: int) -> dict:
@@ -257,6 +363,9 @@ def tracking(aws: Aws, container: Container, applied_events: int) -> dict:
     return {
         "tracking_records_per_event": round(delivered[0] / applied_events, 2),
         "tracking_invocations": len(answers),
+        "tracking_sqs_requests_per_invocation": round(
+            sum(sum(t[0] == "sqs SendMessageBatch" for t in a["timeline"]) for a in answers) / len(answers), 2
+        ),
         "tracking_dynamodb_requests_per_event": round(sum(a["dynamodb_requests"] for a in answers) / applied_events, 2),
         "tracking_ms_per_event": round(sum(a["wall_s"] for a in answers) * 1000 / applied_events, 2),
         "tracking_cpu_ms_per_event": round(sum(a["cpu_s"] for a in answers) * 1000 / applied_events, 2),
@@ -281,7 +390,7 @@ def _drain(aws: Aws, queue: str) -> int:
 def timeline_summary(timeline: list, wall_ms: float) -> list[str]:
     """What a batch waited on, by call: how many, when the first started and the last ended, and each call's median."""
     calls: dict[str, list] = {}
-    for what, start, end, _ in timeline:
+    for what, start, end, *_ in timeline:
         calls.setdefault(what, []).append((start, end))
     lines = []
     for what, spans in sorted(calls.items(), key=lambda kv: min(s for s, _ in kv[1])):
@@ -289,7 +398,7 @@ def timeline_summary(timeline: list, wall_ms: float) -> list[str]:
         first, last = min(s for s, _ in spans), max(e for _, e in spans)
         lines.append(f"  {first:7.1f} -> {last:7.1f} ms  {len(spans):2d} x {what:<42} median {each:6.1f} ms each")
     records: dict[str, list] = {}
-    for _, start, end, thread in timeline:
+    for _, start, end, thread, *_ in timeline:
         if thread != "main":
             records.setdefault(thread, []).append((start, end))
     spans = sorted((min(s for s, _ in r), max(e for _, e in r)) for r in records.values())

@@ -21,9 +21,10 @@ import boto3
 ROOT = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
 API_KEY = f"bench-{uuid.uuid4().hex}"
-TIMEOUTS = {"documents": 120, "webhooks": 25, "reconciliation": 300, "tracking": 60}  # template.yaml; others 30
+TIMEOUTS = {"documents": 120, "webhooks": 10, "reconciliation": 120, "tracking": 60}  # template.yaml; others 30
 MEMORY_MB = 512  # template.yaml's Globals
-QUEUE_FUNCTIONS = ("shipments", "returns", "cancellations", "documents")
+QUEUE_FUNCTIONS = ("shipments", "returns", "cancellations", "documents", "sync")  # each its queue and DLQ
+SYNC_QUEUE_FUNCTIONS = ("webhooks", "tracking", "reconciliation")  # put deferred payments on the sync queue
 BUS, SOURCE = "hokodo-events", "hokodo.postsale"
 
 
@@ -57,9 +58,13 @@ def process(args: list[str], pythonpath: str, stderr: Any = None):
 
 
 def moto_server():
-    """moto server in its own process, with the local stack's patch that makes DynamoDB's conditional writes atomic."""
-    code = "from hokodo_local.stack import MotoServer; print(MotoServer().start(), flush=True); import sys; sys.stdin.read()"
-    return process(["-c", code], str(ROOT / "local"), stderr=subprocess.DEVNULL)
+    """moto server in its own process, with the local stack's patch that makes DynamoDB's conditional writes atomic, and
+    the bench's (moto_patches.py) that makes an SQS send cost the same however many messages the queue holds."""
+    code = (
+        "import moto_patches; moto_patches.apply(); from hokodo_local.stack import MotoServer; "
+        "print(MotoServer().start(), flush=True); import sys; sys.stdin.read()"
+    )
+    return process(["-c", code], f"{ROOT / 'local'}{os.pathsep}{ROOT / 'bench'}", stderr=subprocess.DEVNULL)
 
 
 def emulator(latency_ms: float):
@@ -136,6 +141,7 @@ def lambda_environment(function: str, names: dict[str, str], endpoint: str | Non
         "MAX_RECEIVE_COUNT": "5",
         "OUT_OF_ORDER_MAX_RECEIVES": "3",
         "MAX_AMOUNT": "1000000000",
+        "KEY_TRUST_SECONDS": "86400",
     }
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
@@ -143,10 +149,12 @@ def lambda_environment(function: str, names: dict[str, str], endpoint: str | Non
         env["DEAD_LETTER_QUEUE_URL"] = names.get(f"{function}_dlq", f"https://sqs.{REGION}.amazonaws.com/123456789012/dlq")
     if function == "documents":
         env |= {"MAX_DOCUMENT_BYTES": "25000000", "BATCH_CONCURRENCY": "4"}
-    if function in ("webhooks", "reconciliation"):
+    if function in SYNC_QUEUE_FUNCTIONS:
+        env["SYNC_QUEUE_URL"] = names.get("sync_queue", f"https://sqs.{REGION}.amazonaws.com/123456789012/sync")
+    if function == "sync":
         env |= {"EVENT_BUS_NAME": BUS, "EVENT_SOURCE": SOURCE}
     if function == "webhooks":
-        env |= {"WEBHOOK_SECRET": names.get("webhook_secret", "webhook-url-secret"), "HOKODO_MAX_ATTEMPTS": "2"}
+        env["WEBHOOK_SECRET"] = names.get("webhook_secret", "webhook-url-secret")
     return env
 
 
@@ -182,6 +190,7 @@ class Aws:
             self.queues[function] = self._queue(
                 function, {"RedrivePolicy": json.dumps({"deadLetterTargetArn": self.arn(dlq), "maxReceiveCount": "5"})}
             )
+        self.names["sync_queue"] = self.queues["sync"][0]
         self.s3.create_bucket(Bucket="documents", CreateBucketConfiguration={"LocationConstraint": REGION})
         self.s3.put_bucket_versioning(Bucket="documents", VersioningConfiguration={"Status": "Enabled"})
         self.s3.put_bucket_notification_configuration(
@@ -253,3 +262,24 @@ class Container:
         self._process.stdin.close()
         self._process.wait(10)
         self._stderr.close()
+
+
+def template_settings() -> dict:
+    """The event source settings the latency and capacity figures depend on, as template.yaml sets them (its defaults)."""
+    from hokodo_local.template import SamTemplate
+
+    body = SamTemplate.load().body
+    parameters, resources = body["Parameters"], body["Resources"]
+    tracking = resources["TrackingFunction"]["Properties"]["Events"]["AppliedActions"]["Properties"]
+    sync = resources["SyncFunction"]["Properties"]["Events"]["SyncRequests"]["Properties"]
+    if sync["ScalingConfig"]["MaximumConcurrency"] != {"Ref": "MaximumConcurrency"}:
+        raise RuntimeError("the sync queue's MaximumConcurrency is no longer the template's parameter: update the bench")
+    return {
+        "maximum_concurrency": int(parameters["MaximumConcurrency"]["Default"]),
+        "batch_size": int(parameters["BatchSize"]["Default"]),
+        "batching_window_s": float(parameters["BatchingWindowSeconds"]["Default"]),
+        "tracking_batch_size": int(tracking["BatchSize"]),
+        "tracking_filters": [f["Pattern"] for f in tracking["FilterCriteria"]["Filters"]],
+        "sync_batch_size": int(sync["BatchSize"]),
+        "sync_batching_window_s": float(sync["MaximumBatchingWindowInSeconds"]),
+    }
