@@ -53,6 +53,7 @@ def main(only: set[str] | None = None) -> None:
     results["runs"] = RUNS
     template = services.template_settings()
     results["maximum_concurrency"] = template["maximum_concurrency"]
+    results["reconciliation_maximum_concurrency"] = template["reconciliation_maximum_concurrency"]
     if only is None:
         results |= imports.cold_imports()  # first, on an idle machine
     with tempfile.TemporaryDirectory() as scratch, services.moto_server() as moto, services.emulator(LATENCY_MS) as emulator:
@@ -134,12 +135,12 @@ def event_latency(aws: services.Aws, admin: AdminClient, hokodo: httpx.Client, c
 
 
 def capacity(r: dict) -> dict:
-    """Deferred payments the sync queue gets through per minute at the template's MaximumConcurrency: that many
-    invocations at once, each a batch of 10 taking the measured time (here, one core each), and on Lambda at the sync
-    function's 512 MB (its CPU stretched: cost.lambda_ms)."""
+    """Deferred payments a reconciliation round gets through per minute, on its own queue, at the template's
+    ReconciliationMaximumConcurrency: that many invocations at once, each a batch of 10 taking the measured time (here,
+    one core each), and on Lambda at the sync function's 512 MB (its CPU stretched: cost.lambda_ms)."""
     if "sync_batch_ms" not in r:
         return {}
-    per_minute = r["maximum_concurrency"] * scenarios.BATCH * 60_000
+    per_minute = r["reconciliation_maximum_concurrency"] * scenarios.BATCH * 60_000
 
     def at_512mb(kind: str) -> float:
         return cost.lambda_ms(r[f"sync{kind}_batch_ms"], r[f"sync{kind}_batch_cpu_ms"], cost.MEMORY_MB)
@@ -180,7 +181,8 @@ def report(r: dict, profile: dict, timelines: dict[str, list]) -> None:
     ):
         print(f"  {what:<55} {r[f'event_latency_{hop}_p50_ms']:>7} / {r[f'event_latency_{hop}_p99_ms']}")
     print(
-        f"Reconciliation at MaximumConcurrency {r['maximum_concurrency']}: {r['reconciled_per_minute']} deferred payments "
+        f"Reconciliation at ReconciliationMaximumConcurrency {r['reconciliation_maximum_concurrency']}: "
+        f"{r['reconciled_per_minute']} deferred payments "
         f"a minute ({r['reconciled_per_minute_at_512mb']} est. on Lambda at 512 MB; "
         f"{r['reconciled_per_minute_with_facts']} when each has a new fact), Hokodo GETs "
         f"{r['reconciled_per_minute'] / 60:.0f}/s; its run enqueues {r['reconciliation_enqueue_per_second']}/s "

@@ -272,10 +272,14 @@ def template_settings() -> dict:
     parameters, resources = body["Parameters"], body["Resources"]
     tracking = resources["TrackingFunction"]["Properties"]["Events"]["AppliedActions"]["Properties"]
     sync = resources["SyncFunction"]["Properties"]["Events"]["SyncRequests"]["Properties"]
+    rounds = resources["SyncFunction"]["Properties"]["Events"]["ReconciliationRequests"]["Properties"]
     if sync["ScalingConfig"]["MaximumConcurrency"] != {"Ref": "MaximumConcurrency"}:
         raise RuntimeError("the sync queue's MaximumConcurrency is no longer the template's parameter: update the bench")
+    if rounds["ScalingConfig"]["MaximumConcurrency"] != {"Ref": "ReconciliationMaximumConcurrency"}:
+        raise RuntimeError("the reconciliation queue's MaximumConcurrency is no longer its parameter: update the bench")
     return {
         "maximum_concurrency": int(parameters["MaximumConcurrency"]["Default"]),
+        "reconciliation_maximum_concurrency": int(parameters["ReconciliationMaximumConcurrency"]["Default"]),
         "batch_size": int(parameters["BatchSize"]["Default"]),
         "batching_window_s": float(parameters["BatchingWindowSeconds"]["Default"]),
         "tracking_batch_size": int(tracking["BatchSize"]),

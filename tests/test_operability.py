@@ -43,7 +43,14 @@ def test_every_queue_dlq_and_function_has_its_alarms():
     queues = {n for n, r in of_type("AWS::SQS::Queue").items() if "RedrivePolicy" in r["Properties"]}
     dead_letters = {n for n in of_type("AWS::SQS::Queue") if "DeadLetter" in n}
     functions = set(of_type("AWS::Serverless::Function"))
-    assert queues == {"ShipmentsQueue", "ReturnsQueue", "CancellationsQueue", "DocumentsQueue", "SyncQueue"}
+    assert queues == {
+        "ShipmentsQueue",
+        "ReturnsQueue",
+        "CancellationsQueue",
+        "DocumentsQueue",
+        "SyncQueue",
+        "ReconciliationRequestsQueue",
+    }
     assert alarms_on("ApproximateAgeOfOldestMessage") == queues
     assert alarms_on("ApproximateNumberOfMessagesVisible") == dead_letters and len(dead_letters) == 7
     assert alarms_on("Errors") == functions == alarms_on("Throttles") and len(functions) == 8

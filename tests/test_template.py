@@ -271,7 +271,7 @@ def test_only_the_sync_function_publishes_and_only_to_the_bus(roles):
     [
         ("WebhooksFunction", {"SyncQueue"}),
         ("SyncFunction", {"SyncDeadLetterQueue"}),
-        ("ReconciliationFunction", {"SyncQueue"}),
+        ("ReconciliationFunction", {"ReconciliationRequestsQueue"}),  # a queue of its own: a round never delays a fact
         ("TrackingFunction", {"TrackingDeadLetterQueue", "SyncQueue"}),
     ],
 )

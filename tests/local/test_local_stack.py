@@ -64,7 +64,7 @@ def test_each_sqs_event_becomes_a_disabled_mapping_with_the_templates_batch_size
         (function_id, properties["Queue"]["Fn::GetAtt"][0], int(resolve(properties["BatchSize"])))
         for function_id, properties in events_of_type("SQS")
     }
-    assert len(expected) == 5  # shipments, returns, cancellations, documents, sync
+    assert len(expected) == 6  # shipments, returns, cancellations, documents; the sync function's two queues
     assert {(m.function, m.queue, m.batch_size) for m in local.stack.mappings} == expected
     assert all(m.report_batch_item_failures for m in local.stack.mappings)
     states = {m["State"] for m in local.moto.client("lambda").list_event_source_mappings()["EventSourceMappings"]}
@@ -108,9 +108,14 @@ def test_functions_get_the_environment_moto_resolved_plus_the_secrets(local):
     # EventBusName: !GetAtt EventBus.Name, resolved by moto; the sync function alone publishes
     assert sync.environment["EVENT_BUS_NAME"] == bus.name == f"{local.stack.name}-hokodo"
     assert sync.environment["EVENT_SOURCE"] == resolve({"Ref": "EventSource"})
-    for logical_id in ("WebhooksFunction", "ReconciliationFunction", "TrackingFunction"):
+    queues = {
+        "WebhooksFunction": "SyncQueue",
+        "TrackingFunction": "SyncQueue",
+        "ReconciliationFunction": "ReconciliationRequestsQueue",
+    }
+    for logical_id, queue in queues.items():
         url = local.stack.functions[logical_id].environment["SYNC_QUEUE_URL"]  # AWS's form of it, as moto resolves !Ref
-        assert url.rsplit("/", 1)[-1] == local.stack.queues["SyncQueue"].name
+        assert url.rsplit("/", 1)[-1] == local.stack.queues[queue].name
     assert local.stack.unresolved == []
 
 
