@@ -52,8 +52,7 @@ def main(only: set[str] | None = None) -> None:
     results: dict = {"cpu_count": os.cpu_count(), "python": platform.python_version(), "emulator_latency_ms": LATENCY_MS}
     results["runs"] = RUNS
     template = services.template_settings()
-    results["maximum_concurrency"] = template["maximum_concurrency"]
-    results["reconciliation_maximum_concurrency"] = template["reconciliation_maximum_concurrency"]
+    results |= {k: template[k] for k in ("maximum_concurrency", "reconciliation_maximum_concurrency")}
     if only is None:
         results |= imports.cold_imports()  # first, on an idle machine
     with tempfile.TemporaryDirectory() as scratch, services.moto_server() as moto, services.emulator(LATENCY_MS) as emulator:
