@@ -75,7 +75,7 @@ chaos: install
 	PYTHONPATH=local:layers/postsale:emulator $(BIN)/python -m hokodo_local chaos --seed $(SEED) --events $(EVENTS) --fault-rate $(FAULT_RATE) --profile $(PROFILE)
 
 # The runbook's DLQ steps against a running `make local`. QUEUE: a short name (shipments, returns, cancellations,
-# documents, events, tracking: the template's *DeadLetterQueue), any case. Redrive is what SQS's StartMessageMoveTask
+# documents, sync, events, tracking: the template's *DeadLetterQueue), any case. Redrive is what SQS's StartMessageMoveTask
 # does: back to the source queue.
 ## make dead-letters QUEUE=shipments: a DLQ's messages with their reasons (no QUEUE: the DLQs)
 ## make redrive QUEUE=shipments: a DLQ's messages back to their source queue

@@ -13,6 +13,7 @@ from conftest import API_KEY, capture_elsewhere, ledger, message, zero
 from test_documents import PDF, drop, make_documents  # noqa: F401 - make_documents is a fixture
 
 DAY = 24 * 3600
+KEY_TRUST = 5  # seconds: long enough for the parking receives, however slow the machine is
 
 
 def later(bundle):
@@ -70,9 +71,10 @@ def test_hokodos_own_conflict_answer_under_the_sparse_reading_is_recognised(make
 # -- an action in doubt for longer than Hokodo is trusted to remember its key ----------------------------------------
 def park_in_doubt(make_bundle, hokodo, *, applied: bool):
     """A capture of 30000 whose answer never comes (the first attempt applied, or not), then 503s until it is parked;
-    redriven once Hokodo is trusted no more to remember its key (KeyTrustSeconds 2 here, 24 h by default)."""
-    shipments = make_bundle("shipments", policy="partial_leave_open", max_receive_count=2, KEY_TRUST_SECONDS="2")
+    redriven once Hokodo is trusted no more to remember its key (KeyTrustSeconds 5 here, 24 h by default)."""
+    shipments = make_bundle("shipments", policy="partial_leave_open", max_receive_count=2, KEY_TRUST_SECONDS=str(KEY_TRUST))
     dp = hokodo.create_deferred_payment(100_000)["id"]
+    sent = time.time()
     first = {"drop_after_apply": True} if applied else {"drop": True}
     hokodo.add_faults({**first, "path_contains": "/capture"}, {"status": 503, "path_contains": "/capture", "count": 7})
     shipments.send(message("ship-1", dp, amount=30_000))
@@ -82,7 +84,7 @@ def park_in_doubt(make_bundle, hokodo, *, applied: bool):
     assert parked["error_type"] == "HokodoUnavailable" and "last allowed receive" in parked["reason"]
     hokodo.clear_faults()
     hokodo.forget_idempotency_keys()  # Hokodo's key retention ran out before the operator redrove it
-    time.sleep(1.0)  # the first attempt is now older than KeyTrustSeconds
+    time.sleep(max(0.0, sent + KEY_TRUST + 0.5 - time.time()))  # the first attempt is now older than KeyTrustSeconds
     return shipments, dp
 
 

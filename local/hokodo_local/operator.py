@@ -5,7 +5,7 @@
     make redrive QUEUE=shipments          # what SQS's StartMessageMoveTask does, which moto lacks
 
 QUEUE is a DLQ's short name (its logical id in the template without `DeadLetterQueue`: shipments, returns,
-cancellations, documents, events, tracking), its logical id (ShipmentsDeadLetterQueue), either in any case, or a
+cancellations, documents, sync, events, tracking), its logical id (ShipmentsDeadLetterQueue), either in any case, or a
 queue URL. The endpoint is the running `make local`'s (it writes .local-stack/endpoints.json), or --endpoint.
 """
 

@@ -134,7 +134,7 @@ def test_the_terminal_has_a_line_per_invocation_and_the_functions_output_goes_to
     cli, text = serve
     log = ROOT / labelled(text, "the functions' logs").split()[2]  # `tail -f <path>`: relative to the root, or absolute
     shell(printed(text, "notify by hand"))
-    cli.wait_for(r"Lambda WebhooksFunction: POST /webhooks/hokodo/\{secret\} -> 200")
+    cli.wait_for(r"Lambda WebhooksFunction: POST /webhooks/hokodo/\{secret\} -> 202")
     output = "".join(cli.output)
     deliveries = output[output.index("== Deliveries") :].splitlines()[1:]
     assert deliveries and all(line.startswith("   Lambda ") for line in deliveries), deliveries

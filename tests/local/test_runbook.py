@@ -51,7 +51,7 @@ def test_park_read_the_reason_fix_redrive_applied_once(local):
     assert "0 message(s)" in operator(local, "dead-letters", "ShipmentsDeadLetterQueue")  # the logical id works too
 
 
-DEAD_LETTER_QUEUES = ("cancellations", "documents", "events", "returns", "shipments", "tracking")
+DEAD_LETTER_QUEUES = ("cancellations", "documents", "events", "returns", "shipments", "sync", "tracking")
 
 
 def test_dead_letters_without_a_queue_lists_the_dlqs_with_their_messages(local):
