@@ -24,8 +24,12 @@ class Reconciliation:
     def run(self) -> dict[str, int]:
         """Queue a sync (with a drift check) of every watched deferred payment, least recently synced first. Raises when
         the queue refuses some: the run fails (alarm), and the next one asks again."""
-        watched = self._store.open_deferred_payments()
-        queued = self._requests.request(watched, "reconciliation", workers=_SENDERS)
+        try:
+            watched = self._store.open_deferred_payments()
+            queued = self._requests.request(watched, "reconciliation", workers=_SENDERS)
+        except Exception:
+            observability.outcome("reconciliation", "Failed")  # a run says what it did, even when it fails
+            raise
         observability.watched(len(watched))
         report = {"watched": len(watched), "queued": queued}
         logger.info("reconciliation queued", extra=report)
