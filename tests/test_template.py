@@ -429,3 +429,11 @@ def test_the_rule_evaluator_follows_cloudformations_rule_functions():
     assert not evaluate_rule_function({"Fn::And": [True, {"Fn::Equals": [{"Ref": "B"}, "y"]}]}, values)
     with pytest.raises(NotImplementedError):
         evaluate_rule_function({"Fn::EachMemberIn": [["a"], ["a"]]}, values)
+
+
+@pytest.mark.parametrize("function_id", sorted(TEMPLATE.of_type("AWS::Serverless::Function")))
+def test_each_function_has_a_requirements_file_so_sam_build_stays_quiet(function_id):
+    """SAM's Python builder warns "requirements.txt file not found" for a CodeUri without one: every function needs
+    only the layer, and says so in an empty one."""
+    code = TEMPLATE.root / TEMPLATE.resources[function_id]["Properties"]["CodeUri"]
+    assert (code / "requirements.txt").is_file() and (code / "app.py").is_file()
