@@ -84,12 +84,14 @@ def print_usage(local: LocalStack, printer: Printer, *, reconcile_every: float) 
         schedules=every,
     )
     printer.heading("Queues")
+    shown: set[str] = set()
     for mapping in stack.mappings:
         queue = stack.queues[mapping.queue]
         dlq = stack.dead_letter_queue(queue)
-        printer.line(f"   {queue.logical_id:<30}{queue.url}")
-        if dlq:
-            printer.line(f"   {dlq.logical_id:<30}{dlq.url}")
+        for each in (queue, dlq):  # a DLQ two queues share (the sync function's) is shown once
+            if each is not None and each.logical_id not in shown:
+                shown.add(each.logical_id)
+                printer.line(f"   {each.logical_id:<30}{each.url}")
     commands = Commands(local)
     dp = commands.deferred_payment(printer)
     commands.messages(printer, dp)
