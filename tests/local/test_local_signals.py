@@ -89,6 +89,8 @@ def test_a_port_in_use_is_reported_not_waited_on():
             assert f"127.0.0.1:{port} is in use" in done.stderr
 
 
+# Halted under them, the functions' invocations under way fail before they record anything: Powertools says so.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 def test_a_halted_stack_fails_its_callers_at_once_then_closes():
     with LocalStack() as local:
         ports = [int(local.moto.endpoint.rsplit(":", 1)[1]), local.emulator.port, int(local.api_url.rsplit(":", 1)[1])]
@@ -103,7 +105,11 @@ def test_a_halted_stack_fails_its_callers_at_once_then_closes():
             local.admin.requests()  # the Hokodo emulator is stopped
         with pytest.raises(httpx.HTTPError):
             httpx.post(local.notification_url(), json={}, timeout=2)  # the HTTP API is stopped
-        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]  # queues, stream and schedule
+        # queues, stream and schedule: each poller ends with the invocation it was in (at once; on a busy machine, soon)
+        deadline = time.monotonic() + 5
+        while [t for t in threading.enumerate() if t.name.startswith("poller-")] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [t for t in threading.enumerate() if t.name.startswith("poller-")]
     assert all(listening_possible(p) for p in ports)
 
 
