@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import boto3
@@ -337,3 +338,19 @@ def pytest_configure(config):
             show()
 
     reporter.ensure_show_status = once
+
+
+def emf_metrics(stdout: str) -> Counter[str]:
+    """The sum of each metric over every EMF blob the handlers printed (a value is a number or a list of them)."""
+    sums: Counter[str] = Counter()
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        blob = json.loads(line)
+        if "_aws" not in blob:
+            continue
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                sums[metric["Name"]] += sum(value) if isinstance(value, list) else value
+    return sums

@@ -9,9 +9,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections import Counter
 
 import pytest
-from conftest import PROFILES, SPARSE_ALONE, capture_elsewhere, message
+from conftest import PROFILES, SPARSE_ALONE, capture_elsewhere, emf_metrics, message
 from hokodo_postsale.events.facts import fact_id
 from hokodo_postsale.observability import logger as layer_logger
 
@@ -71,12 +72,6 @@ def test_each_fact_is_published_once_with_the_same_id_under_every_reading_of_hok
     assert notifications.dead_letters() == []
 
 
-def metric_total(lines: list[dict], name: str) -> int:
-    """A metric's sum over the EMF blobs (a value is a list when it was added more than once in one flush)."""
-    values = [line[name] for line in lines if "_aws" in line and name in line]
-    return sum(sum(v) if isinstance(v, list) else v for v in values)
-
-
 @pytest.fixture
 def json_lines(capsys):
     """What the functions would send CloudWatch: the layer's JSON log lines, and the metric blobs they print."""
@@ -86,9 +81,10 @@ def json_lines(capsys):
     layer_logger.addHandler(handler)
     capsys.readouterr()
 
-    def read() -> list[dict]:
-        text = logs.getvalue() + capsys.readouterr().out
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    def read() -> tuple[list[dict], Counter[str]]:
+        """The log lines, and each metric's sum over the EMF blobs."""
+        out = capsys.readouterr().out
+        return [json.loads(line) for line in logs.getvalue().splitlines() if line.startswith("{")], emf_metrics(out)
 
     yield read
     layer_logger.removeHandler(handler)
@@ -101,10 +97,10 @@ def test_a_tolerated_answer_is_logged_and_counted(notifications, hokodo, json_li
     assert notifications.post({"data": {"order": {"deferred_payment": {"id": dp}}}}).status_code == 202
     [clawback] = notifications.published()
     assert clawback["detail"]["clawback_amount"] == 300
-    lines = json_lines()
+    lines, metrics = json_lines()
     [warning] = [line for line in lines if line.get("message") == "Hokodo's answer read tolerantly"]
     assert "refunds null: read as 0" in warning["tolerated"] and warning["deferred_payment_id"] == dp
-    assert metric_total(lines, "HokodoShapeTolerated") >= 1
+    assert metrics["HokodoShapeTolerated"] >= 1
 
 
 @pytest.mark.parametrize("profile", [{"event_type_names": {"clawback": "clawback_applied"}}], ids=["unknown-name"], indirect=True)
@@ -114,7 +110,7 @@ def test_an_event_type_the_bundle_does_not_know_is_counted_and_hides_nothing(not
     assert notifications.post({"data": {"order": {"deferred_payment": {"id": dp}}}}).status_code == 202
     [clawback] = notifications.published()
     assert (clawback["detail"]["clawback_amount"], clawback["detail"]["hokodo_event_type"]) == (450, "clawback_applied")
-    lines = json_lines()
+    lines, metrics = json_lines()
     [warning] = [line for line in lines if line.get("message") == "unknown Hokodo event types"]
     assert warning["types"] == ["clawback_applied"]
-    assert metric_total(lines, "UnknownHokodoEventType") == 1
+    assert metrics["UnknownHokodoEventType"] == 1

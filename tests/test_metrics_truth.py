@@ -11,26 +11,10 @@ import json
 import logging
 from collections import Counter
 
-from conftest import ledger, message
+from conftest import emf_metrics, ledger, message
 from hokodo_postsale.runner.batch import logger as batch_logger
 
 AMOUNTS = ("CaptureAmount", "CaptureRemainingAmount", "RefundAmount", "VoidAmount", "VoidRemainingAmount")
-
-
-def emf_metrics(stdout: str) -> Counter[str]:
-    """The sum of each metric over every EMF blob the handlers printed (a value is a number or a list of them)."""
-    sums: Counter[str] = Counter()
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        blob = json.loads(line)
-        if "_aws" not in blob:
-            continue
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            for metric in directive["Metrics"]:
-                value = blob[metric["Name"]]
-                sums[metric["Name"]] += sum(value) if isinstance(value, list) else value
-    return sums
 
 
 def redeliver(bundle, times: int = 2) -> None:
