@@ -38,13 +38,14 @@ if TYPE_CHECKING:
 POST_SALE_KINDS = ("shipment", "return", "cancellation")
 _RECORD = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})#")
 _STATE = re.compile(rf"^{re.escape(KEY_PREFIX)}\.({'|'.join(POST_SALE_KINDS)})\.state#(.+)$", re.DOTALL)
-# Which of Hokodo's signed deltas (an action's `changes`) an action adds to which total the bundle sent.
+# Which of Hokodo's signed deltas (an action's `changes`) an action adds to which total the bundle sent (`sent_<total>`,
+# SENT_TOTALS: what an action in doubt is compared with, and drift).
 _TOTAL_OF: dict[str, Callable[[dict[str, int]], tuple[str, int]]] = {
-    "capture": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
-    "capture_remaining": lambda c: ("sent_captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
-    "refund": lambda c: ("sent_refunded", c.get("refunds", 0)),
-    "void": lambda c: ("sent_voided", c.get("voided_authorisation", 0)),
-    "void_remaining": lambda c: ("sent_voided", c.get("voided_authorisation", 0)),
+    "capture": lambda c: ("captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
+    "capture_remaining": lambda c: ("captured", c.get("protected_captures", 0) + c.get("unprotected_captures", 0)),
+    "refund": lambda c: ("refunded", c.get("refunds", 0)),
+    "void": lambda c: ("voided", c.get("voided_authorisation", 0)),
+    "void_remaining": lambda c: ("voided", c.get("voided_authorisation", 0)),
 }
 
 
@@ -87,7 +88,7 @@ class LedgerTracking:
                 TableName=self._table,
                 Key={"id": {"S": SYNC_PREFIX + deferred_payment_id}},
                 UpdateExpression=(
-                    f"ADD counted :key, {total} :amount, tracked_version :one "
+                    f"ADD counted :key, sent_{total} :amount, tracked_version :one "
                     "SET tracked_at = :now, #open = :open, synced_at = if_not_exists(synced_at, :zero)"
                 ),
                 ConditionExpression="NOT contains(counted, :counted)",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +146,7 @@ class WatermarkStore:
             if not publication.final:
                 raise LeaseLost(f"{deferred_payment_id}: lost its lease while publishing") from None
             # tracked since `mark` was read: something new was applied, so keep watching it
-            self.release(deferred_payment_id, token, mark, Publication(**{**publication.__dict__, "final": False}))
+            self.release(deferred_payment_id, token, mark, replace(publication, final=False))
 
     def watch(self, deferred_payment_id: str) -> None:
         """Put a deferred payment on the reconciliation's list (a notification was accepted for it); its next sync
