@@ -1,7 +1,7 @@
 """The sync queue: each deferred payment read back from Hokodo, and what is new about it published to the bus."""
 
 from aws_lambda_powertools import Logger, Metrics
-from hokodo_postsale.events.sync_requests import SyncQueueFunction
+from hokodo_postsale.events.sync_queue import SyncQueueFunction
 
 logger = Logger()
 metrics = Metrics()
